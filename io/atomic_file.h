@@ -1,0 +1,18 @@
+// Writing files so that a reader (or a crash) never sees half of one.
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace da::io {
+
+// Writes `contents` to `path` atomically: a temporary file in the same
+// directory, flushed and fsync'ed, then renamed over `path`.
+void write_file_atomically(const std::string& path, const std::string& contents);
+
+// Same, for writers that produce the file themselves (e.g. torch::save):
+// `write` is called with the temporary path, which is then fsync'ed and
+// renamed over `path`. The temporary file is removed if `write` throws.
+void write_atomically_with(const std::string& path, const std::function<void(const std::string&)>& write);
+
+}  // namespace da::io

@@ -1,0 +1,76 @@
+#include "cli/app.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "cli/arguments.h"
+#include "cli/version.h"
+#include "config/errors.h"
+#include "config/loader.h"
+#include "log/logging.h"
+#include "run/run_directory.h"
+
+namespace da::cli {
+namespace {
+
+void print_config_keys() {
+  for (const auto& entry : config::describe_keys()) {
+    std::printf("%-45s %-30s %s\n", entry.path.c_str(), entry.kind.c_str(), entry.doc.c_str());
+  }
+}
+
+int train(const Arguments& args, config::Config& config, const dist::WorldInfo& world) {
+  log::init(world.rank, config.logging.level);
+  if (world.rank == 0) run::prepare_run_directory(config);
+  dist::barrier();  // the directory exists before any rank opens its log file
+  log::add_run_file(run::run_directory(config), world.rank);
+  spdlog::info("da_dist {} ranks, run directory {}", world.size, run::run_directory(config));
+  if (!args.resume_path.empty()) spdlog::info("resuming from {}", args.resume_path);
+  spdlog::error("training is not available in this build: the trainer has not been built yet");
+  return 1;
+}
+
+}  // namespace
+
+int run_app(int argc, char** argv, const dist::WorldInfo& world) {
+  const bool speaks = world.rank == 0;
+  try {
+    const Arguments args = parse_arguments(argc, argv);
+    if (args.help) {
+      if (speaks) std::cout << usage_text();
+      return 0;
+    }
+    if (args.version) {
+      if (speaks) std::cout << version_text();
+      return 0;
+    }
+    if (args.help_config) {
+      if (speaks) print_config_keys();
+      return 0;
+    }
+    config::Config config = config::load_config(args.config_path, args.overrides);
+    if (!args.log_level.empty()) config.logging.level = args.log_level;
+    if (args.print_config) {
+      if (speaks) std::cout << config::to_yaml(config);
+      return 0;
+    }
+    return train(args, config, world);
+  } catch (const config::UsageError& e) {
+    if (speaks) std::fprintf(stderr, "da_dist: usage error: %s\n", e.what());
+    return 2;
+  } catch (const config::ConfigError& e) {
+    if (speaks) std::fprintf(stderr, "da_dist: config error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "da_dist: error on rank %d: %s\n", world.rank, e.what());
+    if (spdlog::default_logger()) log::flush();
+    return 1;
+  } catch (...) {
+    std::fprintf(stderr, "da_dist: error on rank %d: unknown exception\n", world.rank);
+    return 1;
+  }
+}
+
+}  // namespace da::cli

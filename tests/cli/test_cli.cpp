@@ -1,0 +1,152 @@
+// da_dist as a process: exit status and the one-line message of each error,
+// the override shown by --print-config, and the MPI test harness itself.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "support/process.h"
+
+namespace da::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+ProcessResult da_dist(const std::vector<std::string>& args) { return run_process(binary_path("src/da_dist"), args); }
+
+class Cli : public testing::Test {
+ protected:
+  void SetUp() override { dir_ = make_temp_dir("da-cli"); }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string config(const std::string& name, const std::string& yaml) {
+    write_text(dir_ + "/" + name, yaml);
+    return dir_ + "/" + name;
+  }
+  // Expects exit status 2 and exactly one stderr line equal to `message`.
+  void expect_config_error(const std::vector<std::string>& args, const std::string& message) {
+    const auto r = da_dist(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(r.err, message + "\n");
+    EXPECT_EQ(r.out, "");
+  }
+  std::string dir_;
+};
+
+TEST_F(Cli, PrintConfigShowsOverride) {
+  const auto r = da_dist({"--print-config", "--config", source_path("conf/demo.yaml"), "--set", "optimizer.lr=0.1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("optimizer:\n  name: adamw\n  lr: 0.1\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("name: dann"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, PrintConfigIsResolvedYaml) {
+  const std::string base = config("base.yaml", "optimizer: {name: sgd}\n");
+  const std::string run = config("run.yaml", "include: base.yaml\nrun: {seed: 9}\n");
+  const auto r = da_dist({"--config", run, "--print-config", "--set", "data.batch_size=3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("seed: 9"), std::string::npos);
+  EXPECT_NE(r.out.find("name: sgd"), std::string::npos);
+  EXPECT_NE(r.out.find("batch_size: 3"), std::string::npos);
+  // The printed config is itself a valid config that prints the same.
+  const std::string resolved = config("resolved.yaml", r.out);
+  const auto again = da_dist({"--config", resolved, "--print-config"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out, r.out);
+}
+
+TEST_F(Cli, MissingConfigFile) {
+  expect_config_error({"--config", dir_ + "/nope.yaml"},
+                      "da_dist: config error: config file '" + dir_ + "/nope.yaml' not found");
+}
+
+TEST_F(Cli, YamlSyntaxError) {
+  const std::string f = config("bad.yaml", "run:\n  seed: [1, 2\n");
+  const auto r = da_dist({"--config", f});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("da_dist: config error: " + f + ":3:1: YAML syntax error: ", 0), 0u) << r.err;
+}
+
+TEST_F(Cli, UnknownKey) {
+  const std::string f = config("k.yaml", "domain_adaptation:\n  methd: {name: dann}\n");
+  expect_config_error({"--config", f},
+                      "da_dist: config error: " + f + ": domain_adaptation.methd: unknown key, did you mean 'method'?");
+}
+
+TEST_F(Cli, UnknownKeyFromOverride) {
+  const std::string f = config("o.yaml", "");
+  expect_config_error({"--config", f, "--set", "data.batchsize=4"},
+                      "da_dist: config error: " + f + ": data.batchsize: unknown key, did you mean 'batch_size'?");
+}
+
+TEST_F(Cli, WrongType) {
+  const std::string f = config("t.yaml", "optimizer: {lr: fast}\n");
+  expect_config_error({"--config", f}, "da_dist: config error: " + f + ": optimizer.lr: expected a number, got 'fast'");
+}
+
+TEST_F(Cli, OutOfRange) {
+  const std::string f = config("r.yaml", "data: {batch_size: 0}\n");
+  expect_config_error({"--config", f},
+                      "da_dist: config error: " + f + ": data.batch_size: value 0 is out of range, must be >= 1");
+  const std::string g = config("lr.yaml", "optimizer: {lr: -1}\n");
+  expect_config_error({"--config", g},
+                      "da_dist: config error: " + g + ": optimizer.lr: value -1 is out of range, must be > 0");
+}
+
+TEST_F(Cli, UnknownEnumValue) {
+  const std::string f = config("e.yaml", "scheduler: {name: step}\n");
+  expect_config_error({"--config", f}, "da_dist: config error: " + f +
+                                           ": scheduler.name: unknown value 'step', valid values are 'constant', "
+                                           "'poly' or 'cosine'");
+}
+
+TEST_F(Cli, UsageErrors) {
+  expect_config_error({}, "da_dist: usage error: --config FILE is required (see --help)");
+  expect_config_error({"--confg", "x.yaml"},
+                      "da_dist: usage error: unknown option '--confg', did you mean '--config'? (see --help)");
+  expect_config_error({"--config"}, "da_dist: usage error: --config needs a value");
+  expect_config_error({"trian", "--config", "x"}, "da_dist: usage error: unknown command 'trian', did you mean 'train'?");
+  expect_config_error({"--config", "x", "--log-level", "loud"},
+                      "da_dist: usage error: --log-level: unknown level 'loud', valid levels are 'trace', 'debug', "
+                      "'info', 'warn' or 'error'");
+}
+
+TEST_F(Cli, HelpAndVersion) {
+  const auto help = da_dist({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* option : {"--config", "--set", "--print-config", "--resume", "--log-level", "--version"}) {
+    EXPECT_NE(help.out.find(option), std::string::npos) << option;
+  }
+  const auto version = da_dist({"--version"});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_EQ(version.out.rfind("da_dist 0.1.0\n", 0), 0u) << version.out;
+  EXPECT_NE(version.out.find("Torch 1.13"), std::string::npos) << version.out;
+  EXPECT_NE(version.out.find("MPI   Open MPI v4"), std::string::npos) << version.out;
+  EXPECT_NE(version.out.find("HDF5  1."), std::string::npos) << version.out;
+  EXPECT_NE(version.out.find("NCCL"), std::string::npos) << version.out;
+  const auto keys = da_dist({"--help-config"});
+  EXPECT_EQ(keys.exit_code, 0);
+  EXPECT_NE(keys.out.find("optimizer.lr"), std::string::npos);
+}
+
+TEST_F(Cli, RuntimeFailureExitsOne) {
+  // The run directory cannot be created under a regular file.
+  write_text(dir_ + "/blocker", "x");
+  const std::string f = config("run.yaml", "run: {output_dir: " + dir_ + "/blocker}\n");
+  const auto r = da_dist({"--config", f});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("da_dist: error on rank 0: "), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("terminate"), std::string::npos) << r.err;
+}
+
+// The MPI harness: a test failing on rank 1 only fails the mpirun entry, and
+// the failure is reported with its rank.
+TEST(MpiHarness, FailureOnAnyRankFailsTheRun) {
+  const auto r = run_process("mpirun", {"-np", "2", "--oversubscribe", binary_path("tests/dist/test_dist_mpi"),
+                                        "--gtest_also_run_disabled_tests", "--gtest_filter=HarnessSelfCheck.*"},
+                             mpirun_env());
+  EXPECT_NE(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("[rank 1] FAILED"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("[rank 0] FAILED"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace da::test

@@ -1,0 +1,40 @@
+// Running a program as a child process and capturing what it says, for tests
+// that check command-line behaviour (exit status and messages).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace da::test {
+
+struct ProcessResult {
+  int exit_code = -1;  // 128 + signal number when killed by a signal
+  std::string out;
+  std::string err;
+};
+
+// Runs `program` with `args` (no shell), optional environment additions
+// ("KEY=VALUE"), and waits at most `timeout_s` seconds (then kills it).
+ProcessResult run_process(const std::string& program, const std::vector<std::string>& args,
+                          const std::vector<std::string>& extra_env = {}, double timeout_s = 120);
+
+// Path of a built binary: <build dir>/<relative>.
+std::string binary_path(const std::string& relative);
+
+// Path in the source tree: <source dir>/<relative>.
+std::string source_path(const std::string& relative);
+
+// Environment for starting mpirun from a test: allowed as root, and more
+// ranks than cores.
+std::vector<std::string> mpirun_env();
+
+// A fresh empty directory under the system temp dir, removed by the caller.
+std::string make_temp_dir(const std::string& prefix);
+
+// Writes `text` to `path`, creating parent directories.
+void write_text(const std::string& path, const std::string& text);
+
+// Whole contents of a file ("" when missing).
+std::string read_text(const std::string& path);
+
+}  // namespace da::test
