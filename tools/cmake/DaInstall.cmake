@@ -22,7 +22,7 @@ install(FILES ${PROJECT_BINARY_DIR}/generated/build_info.h DESTINATION ${CMAKE_I
 
 install(EXPORT da_distTargets NAMESPACE da_dist::
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/da_dist)
-configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/da_distConfig.cmake.in
+configure_package_config_file(${PROJECT_SOURCE_DIR}/tools/cmake/da_distConfig.cmake.in
   ${PROJECT_BINARY_DIR}/da_distConfig.cmake
   INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/da_dist)
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/da_distConfigVersion.cmake

@@ -1,5 +1,5 @@
 // Precompiled header shared by every target that uses Torch (see
-// cmake/DaTargets.cmake). Parsing these headers costs ~35 s on a 2-core
+// tools/cmake/DaTargets.cmake). Parsing these headers costs ~35 s on a 2-core
 // machine; precompiling them once brings a Torch translation unit from
 // ~15 s to ~5 s. Sources still include the narrow headers they need.
 #pragma once
