@@ -13,10 +13,6 @@ namespace da::io {
 namespace fs = std::filesystem;
 namespace {
 
-std::string temporary_path_for(const std::string& path) {
-  return path + ".tmp." + std::to_string(::getpid());
-}
-
 void fsync_path(const std::string& path, int flags) {
   const int fd = ::open(path.c_str(), flags);
   if (fd < 0) throw std::runtime_error("cannot open '" + path + "' to sync: " + std::strerror(errno));
@@ -28,21 +24,28 @@ void fsync_path(const std::string& path, int flags) {
 
 }  // namespace
 
+std::string temporary_path_for(const std::string& path) { return path + ".tmp." + std::to_string(::getpid()); }
+
+void publish_temporary(const std::string& temporary, const std::string& path) {
+  const fs::path target(path);
+  fsync_path(temporary, O_RDONLY);
+  fs::rename(temporary, target);
+  // The rename itself is durable only once the directory entry is synced.
+  fsync_path(target.has_parent_path() ? target.parent_path().string() : ".", O_RDONLY | O_DIRECTORY);
+}
+
 void write_atomically_with(const std::string& path, const std::function<void(const std::string&)>& write) {
   const fs::path target(path);
   if (target.has_parent_path()) fs::create_directories(target.parent_path());
   const std::string temporary = temporary_path_for(path);
   try {
     write(temporary);
-    fsync_path(temporary, O_RDONLY);
-    fs::rename(temporary, target);
+    publish_temporary(temporary, path);
   } catch (...) {
     std::error_code ignored;
     fs::remove(temporary, ignored);
     throw;
   }
-  // The rename itself is durable only once the directory entry is synced.
-  fsync_path(target.has_parent_path() ? target.parent_path().string() : ".", O_RDONLY | O_DIRECTORY);
 }
 
 void write_file_atomically(const std::string& path, const std::string& contents) {

@@ -15,4 +15,10 @@ void write_file_atomically(const std::string& path, const std::string& contents)
 // renamed over `path`. The temporary file is removed if `write` throws.
 void write_atomically_with(const std::string& path, const std::function<void(const std::string&)>& write);
 
+// The two halves of the above, for writers that fill a file over time (the
+// tile archive writer): the temporary name next to `path`, and the fsync +
+// rename + directory sync that publishes it under `path`.
+std::string temporary_path_for(const std::string& path);
+void publish_temporary(const std::string& temporary, const std::string& path);
+
 }  // namespace da::io

@@ -1,0 +1,108 @@
+// Reader for one tile archive file (format: spec/tile-archive.md, version 1).
+// Everything the format promises is checked when the file is opened; tile
+// reads check the tile's own values (mask labels, finite floats).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "io/archive_error.h"
+#include "io/hdf5_handle.h"
+
+namespace da::io {
+
+// The newest format version this reader understands.
+inline constexpr int64_t kTileArchiveVersion = 1;
+
+enum class PixelType { kUint8, kUint16, kFloat32 };
+
+// "uint8", "uint16", "float32".
+const char* pixel_type_name(PixelType type);
+size_t pixel_size(PixelType type);
+
+// What the root attributes and dataset shapes say about an archive.
+struct ArchiveInfo {
+  int64_t version = kTileArchiveVersion;
+  std::string domain;
+  std::vector<std::string> bands;    // C names, channel order
+  std::vector<std::string> classes;  // K names; empty without /masks
+  int64_t ignore_index = 255;
+  std::optional<std::vector<double>> band_mean;  // C values when present
+  std::optional<std::vector<double>> band_std;
+  PixelType pixel_type = PixelType::kUint8;
+  int64_t num_tiles = 0;
+  int64_t height = 0;
+  int64_t width = 0;
+  bool has_masks = false;
+  bool has_origin = false;
+  bool has_source_id = false;
+  bool has_geotransform = false;
+  std::string crs;                   // "" when absent
+  std::vector<std::string> sources;  // raster names /meta/source_id points into
+
+  int64_t channels() const { return static_cast<int64_t>(bands.size()); }
+};
+
+// What read_image does with NaN or infinite values in a float32 tile.
+enum class NonFinite {
+  kRefuse,  // throw ArchiveError
+  kReport,  // return their count; the caller skips the tile, counts and logs it
+};
+
+// One open archive file. Opened read-only; never writes. Not for concurrent
+// use from several threads (HDF5 serialises or, without thread safety, breaks).
+class TileArchive {
+ public:
+  // Opens and validates `path`; throws ArchiveError naming what is wrong.
+  explicit TileArchive(const std::string& path);
+  TileArchive(TileArchive&&) noexcept = default;
+  TileArchive& operator=(TileArchive&&) noexcept = default;
+
+  const std::string& path() const { return path_; }
+  const ArchiveInfo& info() const { return info_; }
+  int64_t size() const { return info_.num_tiles; }
+  // Bytes of one tile's image (C * H * W * pixel size) and mask (H * W).
+  size_t image_bytes() const;
+  size_t mask_bytes() const;
+
+  // Copies tile `index` of /images, [C, H, W] row-major in the archive's own
+  // pixel type, into `out` (image_bytes() bytes). Returns the number of NaN
+  // or infinite values (0 for integer types); with NonFinite::kRefuse a
+  // non-zero count throws instead.
+  int64_t read_image(int64_t index, void* out, NonFinite policy = NonFinite::kRefuse) const;
+  // Copies tile `index` of /masks, [H, W], into `out` (mask_bytes() bytes),
+  // checking every value is a class index or ignore_index.
+  void read_mask(int64_t index, uint8_t* out) const;
+
+  // Per-tile metadata; each throws when its dataset is absent.
+  std::array<int64_t, 2> read_origin(int64_t index) const;  // row, column
+  int32_t read_source_id(int64_t index) const;              // index into info().sources
+  std::array<double, 6> read_geotransform(int64_t index) const;
+
+ private:
+  void read_attributes();
+  void open_images();
+  void open_masks();
+  void open_meta();
+  // Opens dataset `name`, checking its shape is `expected` and its type class `type_class`.
+  H5Handle open_dataset(const char* name, const std::vector<hsize_t>& expected, const char* layout,
+                        H5T_class_t type_class) const;
+  // Reads entry `index` along the first axis of `dataset` into `out`, converted to `memory_type`.
+  void read_row(const H5Handle& dataset, const char* name, int64_t index, hid_t memory_type, void* out) const;
+  void check_index(const char* name, int64_t index) const;
+
+  std::string path_;
+  ArchiveInfo info_;
+  H5Handle file_;
+  H5Handle images_;
+  H5Handle masks_;
+  H5Handle origin_;
+  H5Handle source_id_;
+  H5Handle geotransform_;
+};
+
+}  // namespace da::io

@@ -1,0 +1,160 @@
+// Archives written by h5py (tests/io/make_h5py_archives.py), the way outside
+// tools write them: the reader loads their values and refuses each broken
+// one with its exact message.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "io/archive_fixtures.h"
+#include "io/tile_archive.h"
+#include "support/process.h"
+
+namespace da::io {
+namespace {
+
+namespace fs = std::filesystem;
+using test::archive_error_of;
+
+// Debian's interpreter, where python3-h5py is installed (a PATH python3 may be
+// a virtual environment without it).
+constexpr const char* kPython = "/usr/bin/python3";
+
+class H5pyArchiveTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (da::test::run_process(kPython, {"-c", "import h5py, numpy"}).exit_code != 0) return;
+    dir_ = da::test::make_temp_dir("da_io_h5py");
+    const da::test::ProcessResult result =
+        da::test::run_process(kPython, {da::test::source_path("tests/io/make_h5py_archives.py"), dir_});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+  }
+  static void TearDownTestSuite() {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  void SetUp() override {
+    if (dir_.empty()) GTEST_SKIP() << kPython << " has no h5py/numpy (Debian: apt-get install python3-h5py)";
+  }
+  static std::string path(const std::string& name) { return dir_ + "/" + name; }
+  static std::string error_opening(const std::string& name) {
+    return archive_error_of([&] { TileArchive archive(path(name)); });
+  }
+
+  static inline std::string dir_;
+};
+
+// The generator's tile shape: N=3, C=4, H=8, W=6, K=5.
+TileArchiveLayout generator_layout(PixelType type) {
+  TileArchiveLayout layout;
+  layout.bands = {"red", "green", "blue", "nir"};
+  layout.pixel_type = type;
+  layout.height = 8;
+  layout.width = 6;
+  return layout;
+}
+
+TEST_F(H5pyArchiveTest, VariableLengthStringsAndMixedIntegerWidths) {
+  const std::string file = path("h5py_uint8.h5");
+  const std::string bytes_before = test::file_bytes(file);
+  const auto mtime_before = fs::last_write_time(file);
+  {
+    const TileArchive archive(file);
+    const ArchiveInfo& info = archive.info();
+    EXPECT_EQ(info.domain, "potsdam");
+    EXPECT_EQ(info.bands, (std::vector<std::string>{"red", "green", "blue", "nir"}));
+    EXPECT_EQ(info.classes, (std::vector<std::string>{"road", "building", "grass", "tree", "car"}));
+    EXPECT_EQ(info.ignore_index, 255);
+    EXPECT_EQ(info.pixel_type, PixelType::kUint8);
+    EXPECT_EQ(*info.band_mean, (std::vector<double>{1.5, 2.5, 3.5, 4.5}));
+    EXPECT_EQ(*info.band_std, (std::vector<double>{0.5, 1.0, 2.0, 4.0}));
+    EXPECT_EQ(info.crs, "EPSG:32632");
+    EXPECT_EQ(info.sources, (std::vector<std::string>{"a.tif", "b.tif"}));
+    ASSERT_EQ(archive.size(), 3);
+    const TileArchiveLayout layout = generator_layout(PixelType::kUint8);
+    for (int64_t n = 0; n < 3; ++n) {
+      std::vector<char> image(archive.image_bytes());
+      archive.read_image(n, image.data());
+      EXPECT_EQ(image, test::expected_image(layout, n)) << "tile " << n;
+      std::vector<uint8_t> mask(archive.mask_bytes());
+      archive.read_mask(n, mask.data());
+      EXPECT_EQ(mask, test::expected_mask(8, 6, n, 5)) << "tile " << n;
+      EXPECT_EQ(archive.read_geotransform(n)[1], 6.0 * n + 1);
+    }
+    EXPECT_EQ(archive.read_origin(1), (std::array<int64_t, 2>{0, 6}));
+    EXPECT_EQ(archive.read_source_id(2), 1);
+  }
+  EXPECT_EQ(test::file_bytes(file), bytes_before);
+  EXPECT_EQ(fs::last_write_time(file), mtime_before);
+}
+
+TEST_F(H5pyArchiveTest, FixedLengthStringsCompressedFloat32) {
+  const TileArchive archive(path("h5py_fixed_float.h5"));
+  EXPECT_EQ(archive.info().domain, "rural");
+  EXPECT_EQ(archive.info().bands, (std::vector<std::string>{"red", "green", "blue", "nir"}));
+  EXPECT_EQ(archive.info().pixel_type, PixelType::kFloat32);
+  EXPECT_FALSE(archive.info().has_masks);
+  std::vector<char> image(archive.image_bytes());
+  archive.read_image(2, image.data());
+  EXPECT_EQ(image, test::expected_image(generator_layout(PixelType::kFloat32), 2, 0.25));
+}
+
+TEST_F(H5pyArchiveTest, CompressedUint16) {
+  const TileArchive archive(path("h5py_uint16.h5"));
+  EXPECT_EQ(archive.info().pixel_type, PixelType::kUint16);
+  std::vector<char> image(archive.image_bytes());
+  archive.read_image(1, image.data());
+  EXPECT_EQ(image, test::expected_image(generator_layout(PixelType::kUint16), 1, 200));
+}
+
+TEST_F(H5pyArchiveTest, WrongFormat) {
+  EXPECT_EQ(error_opening("wrong_format.h5"),
+            path("wrong_format.h5") + ": attribute 'format': expected \"da-tiles\", found \"geo-tiles\"");
+}
+
+TEST_F(H5pyArchiveTest, NewerVersion) {
+  EXPECT_EQ(error_opening("version2.h5"), path("version2.h5") +
+                                              ": attribute 'version': version 2 is newer than this reader "
+                                              "supports (1); upgrade da_dist");
+}
+
+TEST_F(H5pyArchiveTest, MissingImages) {
+  EXPECT_EQ(error_opening("no_images.h5"), path("no_images.h5") + ": /images: missing");
+}
+
+TEST_F(H5pyArchiveTest, WrongRank) {
+  EXPECT_EQ(error_opening("wrong_rank.h5"),
+            path("wrong_rank.h5") + ": /images: rank 3 (shape [3, 8, 6]), expected 4: [N, C, H, W]");
+}
+
+TEST_F(H5pyArchiveTest, WrongDtype) {
+  EXPECT_EQ(error_opening("int32_images.h5"),
+            path("int32_images.h5") + ": /images: dtype int32, expected uint8, uint16 or float32");
+}
+
+TEST_F(H5pyArchiveTest, MasksWithoutClasses) {
+  EXPECT_EQ(error_opening("masks_without_classes.h5"),
+            path("masks_without_classes.h5") + ": attribute 'classes': missing (required when /masks exists)");
+}
+
+TEST_F(H5pyArchiveTest, EmptyArchive) {
+  EXPECT_EQ(error_opening("empty.h5"), path("empty.h5") + ": /images: empty archive (0 tiles)");
+}
+
+TEST_F(H5pyArchiveTest, MaskValueOutOfRange) {
+  const TileArchive archive(path("mask_out_of_range.h5"));
+  std::vector<uint8_t> mask(archive.mask_bytes());
+  archive.read_mask(0, mask.data());
+  EXPECT_EQ(archive_error_of([&] { archive.read_mask(1, mask.data()); }),
+            path("mask_out_of_range.h5") + ": /masks tile 1: value 9 outside [0, 5) and not ignore_index 255");
+}
+
+TEST_F(H5pyArchiveTest, NonFiniteFloatsRefusedOrReported) {
+  const TileArchive archive(path("nan.h5"));
+  std::vector<char> image(archive.image_bytes());
+  EXPECT_EQ(archive.read_image(1, image.data()), 0);
+  EXPECT_EQ(archive_error_of([&] { archive.read_image(2, image.data()); }),
+            path("nan.h5") + ": /images tile 2: 2 NaN or infinite value(s), first at channel 1, row 3, column 4");
+  EXPECT_EQ(archive.read_image(2, image.data(), NonFinite::kReport), 2);
+}
+
+}  // namespace
+}  // namespace da::io
