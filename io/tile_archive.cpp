@@ -13,45 +13,7 @@ constexpr const char* kFormat = "da-tiles";
 
 bool link_exists(hid_t file, const char* name) { return H5Lexists(file, name, H5P_DEFAULT) > 0; }
 
-hid_t memory_type_of(PixelType type) {
-  switch (type) {
-    case PixelType::kUint8:
-      return H5T_NATIVE_UINT8;
-    case PixelType::kUint16:
-      return H5T_NATIVE_UINT16;
-    case PixelType::kFloat32:
-      return H5T_NATIVE_FLOAT;
-  }
-  return H5T_NATIVE_UINT8;
-}
-
-std::string join(const std::vector<hsize_t>& shape) { return shape_to_string(shape); }
-
 }  // namespace
-
-const char* pixel_type_name(PixelType type) {
-  switch (type) {
-    case PixelType::kUint8:
-      return "uint8";
-    case PixelType::kUint16:
-      return "uint16";
-    case PixelType::kFloat32:
-      return "float32";
-  }
-  return "?";
-}
-
-size_t pixel_size(PixelType type) {
-  switch (type) {
-    case PixelType::kUint8:
-      return 1;
-    case PixelType::kUint16:
-      return 2;
-    case PixelType::kFloat32:
-      return 4;
-  }
-  return 1;
-}
 
 TileArchive::TileArchive(const std::string& path) : path_(path) {
   silence_hdf5_errors();
@@ -131,7 +93,7 @@ void TileArchive::open_images() {
   if (!images_.valid()) throw ArchiveError(path_, "/images", "cannot open as a dataset" + hdf5_error_suffix());
   const std::vector<hsize_t> shape = dataset_shape(images_.get());
   if (shape.size() != 4) {
-    throw ArchiveError(path_, "/images", "rank " + std::to_string(shape.size()) + " (shape " + join(shape) +
+    throw ArchiveError(path_, "/images", "rank " + std::to_string(shape.size()) + " (shape " + shape_to_string(shape) +
                                              "), expected 4: [N, C, H, W]");
   }
   const H5Handle type(H5Dget_type(images_.get()), H5Tclose);
@@ -149,7 +111,7 @@ void TileArchive::open_images() {
                                              std::to_string(info_.channels()));
   }
   if (shape[0] == 0) throw ArchiveError(path_, "/images", "empty archive (0 tiles)");
-  if (shape[2] == 0 || shape[3] == 0) throw ArchiveError(path_, "/images", "empty tiles (shape " + join(shape) + ")");
+  if (shape[2] == 0 || shape[3] == 0) throw ArchiveError(path_, "/images", "empty tiles (shape " + shape_to_string(shape) + ")");
   info_.num_tiles = static_cast<int64_t>(shape[0]);
   info_.height = static_cast<int64_t>(shape[2]);
   info_.width = static_cast<int64_t>(shape[3]);
@@ -161,7 +123,7 @@ H5Handle TileArchive::open_dataset(const char* name, const std::vector<hsize_t>&
   if (!dataset.valid()) throw ArchiveError(path_, name, "cannot open as a dataset" + hdf5_error_suffix());
   const std::vector<hsize_t> shape = dataset_shape(dataset.get());
   if (shape != expected) {
-    throw ArchiveError(path_, name, "shape " + join(shape) + ", expected " + layout + " = " + join(expected));
+    throw ArchiveError(path_, name, "shape " + shape_to_string(shape) + ", expected " + layout + " = " + shape_to_string(expected));
   }
   const H5Handle type(H5Dget_type(dataset.get()), H5Tclose);
   if (H5Tget_class(type.get()) != type_class) {
@@ -227,7 +189,7 @@ void TileArchive::read_row(const H5Handle& dataset, const char* name, int64_t in
 }
 
 int64_t TileArchive::read_image(int64_t index, void* out, NonFinite policy) const {
-  read_row(images_, "/images", index, memory_type_of(info_.pixel_type), out);
+  read_row(images_, "/images", index, hdf5_memory_type(info_.pixel_type), out);
   if (info_.pixel_type != PixelType::kFloat32) return 0;
   const float* values = static_cast<const float*>(out);
   const size_t count = image_bytes() / sizeof(float);

@@ -12,17 +12,12 @@
 
 #include "io/archive_error.h"
 #include "io/hdf5_handle.h"
+#include "io/pixel_type.h"
 
 namespace da::io {
 
 // The newest format version this reader understands.
 inline constexpr int64_t kTileArchiveVersion = 1;
-
-enum class PixelType { kUint8, kUint16, kFloat32 };
-
-// "uint8", "uint16", "float32".
-const char* pixel_type_name(PixelType type);
-size_t pixel_size(PixelType type);
 
 // What the root attributes and dataset shapes say about an archive.
 struct ArchiveInfo {

@@ -14,91 +14,6 @@ namespace {
 // are one tile per chunk, as the format requires.
 constexpr hsize_t kMetaChunkRows = 4096;
 
-hid_t file_type_of(PixelType type) {
-  switch (type) {
-    case PixelType::kUint8:
-      return H5T_STD_U8LE;
-    case PixelType::kUint16:
-      return H5T_STD_U16LE;
-    case PixelType::kFloat32:
-      return H5T_IEEE_F32LE;
-  }
-  return H5T_STD_U8LE;
-}
-
-hid_t memory_type_of(PixelType type) {
-  switch (type) {
-    case PixelType::kUint8:
-      return H5T_NATIVE_UINT8;
-    case PixelType::kUint16:
-      return H5T_NATIVE_UINT16;
-    case PixelType::kFloat32:
-      return H5T_NATIVE_FLOAT;
-  }
-  return H5T_NATIVE_UINT8;
-}
-
-}  // namespace
-
-TileArchiveWriter::TileArchiveWriter(std::string path, TileArchiveLayout layout)
-    : path_(std::move(path)), temporary_(temporary_path_for(path_)), layout_(std::move(layout)) {
-  silence_hdf5_errors();
-  check_layout();
-  const std::filesystem::path target(path_);
-  if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
-  file_ = H5Handle(H5Fcreate(temporary_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-  if (!file_.valid()) throw ArchiveError(path_, "", "cannot create " + temporary_ + hdf5_error_suffix());
-  try {
-    write_attributes();
-    create_datasets();
-  } catch (...) {
-    release_handles();
-    std::filesystem::remove(temporary_);
-    throw;
-  }
-}
-
-TileArchiveWriter::~TileArchiveWriter() {
-  if (closed_) return;
-  release_handles();
-  std::error_code ignored;
-  std::filesystem::remove(temporary_, ignored);
-}
-
-void TileArchiveWriter::check_layout() const {
-  const TileArchiveLayout& l = layout_;
-  if (l.bands.empty()) throw ArchiveError(path_, "attribute 'bands'", "names no band");
-  if (l.height <= 0 || l.width <= 0) {
-    throw ArchiveError(path_, "/images", "tile size " + std::to_string(l.height) + "x" + std::to_string(l.width) +
-                                             " is not positive");
-  }
-  if (l.with_masks && l.classes.empty()) {
-    throw ArchiveError(path_, "attribute 'classes'", "missing (required when /masks exists)");
-  }
-  const int64_t k = static_cast<int64_t>(l.classes.size());
-  if (l.ignore_index >= 0 && l.ignore_index < k) {
-    throw ArchiveError(path_, "attribute 'ignore_index'",
-                       std::to_string(l.ignore_index) + " is also a class index (" + std::to_string(k) + " classes)");
-  }
-  if (l.deflate_level < 0 || l.deflate_level > 9) {
-    throw ArchiveError(path_, "/images", "deflate level " + std::to_string(l.deflate_level) + " outside [0, 9]");
-  }
-}
-
-void TileArchiveWriter::write_attributes() {
-  const hid_t root = file_.get();
-  write_string_attribute(path_, root, "format", "da-tiles");
-  write_int_attribute(path_, root, "version", kTileArchiveVersion);
-  write_string_attribute(path_, root, "domain", layout_.domain);
-  write_string_list_attribute(path_, root, "bands", layout_.bands);
-  if (!layout_.classes.empty()) write_string_list_attribute(path_, root, "classes", layout_.classes);
-  write_int_attribute(path_, root, "ignore_index", layout_.ignore_index);
-  if (!layout_.sources.empty()) write_string_list_attribute(path_, root, "sources", layout_.sources);
-  if (!layout_.crs.empty()) write_string_attribute(path_, root, "crs", layout_.crs);
-}
-
-namespace {
-
 // A dataset of shape [0, row...] growing along the first axis, `chunk_rows`
 // rows per chunk, with the layout's filters.
 H5Handle create_growing(const std::string& path, hid_t file, const char* name, hid_t type,
@@ -140,10 +55,69 @@ void append_row(const std::string& path, const H5Handle& dataset, const char* na
 
 }  // namespace
 
+TileArchiveWriter::TileArchiveWriter(std::string path, TileArchiveLayout layout)
+    : path_(std::move(path)), temporary_(temporary_path_for(path_)), layout_(std::move(layout)) {
+  silence_hdf5_errors();
+  check_layout();
+  const std::filesystem::path target(path_);
+  if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
+  file_ = H5Handle(H5Fcreate(temporary_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+  if (!file_.valid()) throw ArchiveError(path_, "", "cannot create " + temporary_ + hdf5_error_suffix());
+  try {
+    write_attributes();
+    create_datasets();
+  } catch (...) {
+    close_datasets();
+    file_.reset();
+    std::filesystem::remove(temporary_);
+    throw;
+  }
+}
+
+TileArchiveWriter::~TileArchiveWriter() {
+  if (closed_) return;
+  close_datasets();
+  file_.reset();
+  std::error_code ignored;
+  std::filesystem::remove(temporary_, ignored);
+}
+
+void TileArchiveWriter::check_layout() const {
+  const TileArchiveLayout& l = layout_;
+  if (l.bands.empty()) throw ArchiveError(path_, "attribute 'bands'", "names no band");
+  if (l.height <= 0 || l.width <= 0) {
+    throw ArchiveError(path_, "/images", "tile size " + std::to_string(l.height) + "x" + std::to_string(l.width) +
+                                             " is not positive");
+  }
+  if (l.with_masks && l.classes.empty()) {
+    throw ArchiveError(path_, "attribute 'classes'", "missing (required when /masks exists)");
+  }
+  const int64_t k = static_cast<int64_t>(l.classes.size());
+  if (l.ignore_index >= 0 && l.ignore_index < k) {
+    throw ArchiveError(path_, "attribute 'ignore_index'",
+                       std::to_string(l.ignore_index) + " is also a class index (" + std::to_string(k) + " classes)");
+  }
+  if (l.deflate_level < 0 || l.deflate_level > 9) {
+    throw ArchiveError(path_, "/images", "deflate level " + std::to_string(l.deflate_level) + " outside [0, 9]");
+  }
+}
+
+void TileArchiveWriter::write_attributes() {
+  const hid_t root = file_.get();
+  write_string_attribute(path_, root, "format", "da-tiles");
+  write_int_attribute(path_, root, "version", kTileArchiveVersion);
+  write_string_attribute(path_, root, "domain", layout_.domain);
+  write_string_list_attribute(path_, root, "bands", layout_.bands);
+  if (!layout_.classes.empty()) write_string_list_attribute(path_, root, "classes", layout_.classes);
+  write_int_attribute(path_, root, "ignore_index", layout_.ignore_index);
+  if (!layout_.sources.empty()) write_string_list_attribute(path_, root, "sources", layout_.sources);
+  if (!layout_.crs.empty()) write_string_attribute(path_, root, "crs", layout_.crs);
+}
+
 void TileArchiveWriter::create_datasets() {
   const hid_t file = file_.get();
   const hsize_t c = layout_.bands.size(), h = layout_.height, w = layout_.width;
-  images_ = create_growing(path_, file, "/images", file_type_of(layout_.pixel_type), {c, h, w}, 1, layout_);
+  images_ = create_growing(path_, file, "/images", hdf5_file_type(layout_.pixel_type), {c, h, w}, 1, layout_);
   if (layout_.with_masks) masks_ = create_growing(path_, file, "/masks", H5T_STD_U8LE, {h, w}, 1, layout_);
   if (layout_.with_origin) {
     origin_ = create_growing(path_, file, "/meta/origin", H5T_STD_I64LE, {2}, kMetaChunkRows, layout_);
@@ -186,7 +160,7 @@ void TileArchiveWriter::check_tile(const void* image, const uint8_t* mask, const
 
 void TileArchiveWriter::append(const void* image, const uint8_t* mask, const TileMeta& meta) {
   check_tile(image, mask, meta);
-  append_row(path_, images_, "/images", count_, memory_type_of(layout_.pixel_type), image);
+  append_row(path_, images_, "/images", count_, hdf5_memory_type(layout_.pixel_type), image);
   if (masks_.valid()) append_row(path_, masks_, "/masks", count_, H5T_NATIVE_UINT8, mask);
   if (origin_.valid()) append_row(path_, origin_, "/meta/origin", count_, H5T_NATIVE_INT64, meta.origin.data());
   if (source_id_.valid()) append_row(path_, source_id_, "/meta/source_id", count_, H5T_NATIVE_INT32, &meta.source_id);
@@ -207,13 +181,12 @@ void TileArchiveWriter::set_band_stats(std::vector<double> mean, std::vector<dou
   band_std_ = std::move(std);
 }
 
-void TileArchiveWriter::release_handles() {
+void TileArchiveWriter::close_datasets() {
   geotransform_.reset();
   source_id_.reset();
   origin_.reset();
   masks_.reset();
   images_.reset();
-  file_.reset();
 }
 
 void TileArchiveWriter::close() {
@@ -221,11 +194,7 @@ void TileArchiveWriter::close() {
   if (count_ == 0) throw ArchiveError(path_, "/images", "no tile appended; an empty archive is not valid");
   if (band_mean_) write_float_list_attribute(path_, file_.get(), "band_mean", *band_mean_);
   if (band_std_) write_float_list_attribute(path_, file_.get(), "band_std", *band_std_);
-  geotransform_.reset();
-  source_id_.reset();
-  origin_.reset();
-  masks_.reset();
-  images_.reset();
+  close_datasets();
   // Closing flushes the last chunks: its failure means the file is incomplete.
   if (H5Fclose(file_.release()) < 0) throw ArchiveError(path_, "", "cannot finish " + temporary_ + hdf5_error_suffix());
   publish_temporary(temporary_, path_);

@@ -67,7 +67,7 @@ class TileArchiveWriter {
   void write_attributes();
   void create_datasets();
   void check_tile(const void* image, const uint8_t* mask, const TileMeta& meta) const;
-  void release_handles();
+  void close_datasets();
 
   std::string path_;
   std::string temporary_;

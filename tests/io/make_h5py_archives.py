@@ -92,6 +92,19 @@ def write_bad(out):
     with_nan[2, 1, 3, 4] = np.nan
     with_nan[2, 3, 0, 0] = np.inf
     simple("nan.h5", with_nan)
+    write_corrupt_chunk(os.path.join(out, "corrupt_chunk.h5"))
+
+
+def write_corrupt_chunk(path):
+    """A compressed archive whose tile 1 chunk holds garbage: the file opens, that tile cannot be decoded."""
+    with h5py.File(path, "w") as f:
+        root(f)
+        dset = f.create_dataset("images", data=image_values().astype(np.uint8), chunks=(1, C, H, W),
+                                compression="gzip")
+        chunk = dset.id.get_chunk_info(1)
+    with open(path, "r+b") as raw:
+        raw.seek(chunk.byte_offset)
+        raw.write(b"\xff" * chunk.size)
 
 
 def main():

@@ -156,5 +156,15 @@ TEST_F(H5pyArchiveTest, NonFiniteFloatsRefusedOrReported) {
   EXPECT_EQ(archive.read_image(2, image.data(), NonFinite::kReport), 2);
 }
 
+TEST_F(H5pyArchiveTest, UnreadableChunk) {
+  const TileArchive archive(path("corrupt_chunk.h5"));
+  std::vector<char> image(archive.image_bytes());
+  EXPECT_EQ(archive.read_image(0, image.data()), 0);
+  EXPECT_EQ(archive_error_of([&] { archive.read_image(1, image.data()); }),
+            path("corrupt_chunk.h5") + ": /images tile 1: cannot read (HDF5: inflate() failed)");
+  archive.read_image(2, image.data());
+  EXPECT_EQ(image, test::expected_image(generator_layout(PixelType::kUint8), 2));
+}
+
 }  // namespace
 }  // namespace da::io

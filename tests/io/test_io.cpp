@@ -32,6 +32,10 @@ struct RoundTripCase {
   bool shuffle;
 };
 
+void PrintTo(const RoundTripCase& c, std::ostream* os) {
+  *os << pixel_type_name(c.type) << " deflate " << c.deflate_level << (c.shuffle ? " shuffle" : "");
+}
+
 class RoundTripTest : public TileArchiveTest, public ::testing::WithParamInterface<RoundTripCase> {};
 
 TEST_P(RoundTripTest, ValuesMasksAndMetaSurvive) {
