@@ -6,9 +6,17 @@ target_link_libraries(da_torch_pch PUBLIC torch)
 target_precompile_headers(da_torch_pch PRIVATE ${CMAKE_CURRENT_LIST_DIR}/torch_pch.h)
 
 # da_use_torch(<target>): link Torch and reuse the shared precompiled header.
+# The header is compiled with -fPIC (for the shared libraries); executables
+# would get -fPIE, which makes GCC reject the header, so they compile with
+# -fPIC too (the executable still links as PIE by the toolchain's default).
 function(da_use_torch target)
   target_link_libraries(${target} PUBLIC torch)
   target_precompile_headers(${target} REUSE_FROM da_torch_pch)
+  get_target_property(_type ${target} TYPE)
+  if(_type STREQUAL "EXECUTABLE")
+    set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+    target_compile_options(${target} PRIVATE -fPIC)
+  endif()
 endfunction()
 
 # da_add_library(<name> ALIAS <da_dist::x> SOURCES ... [TORCH]
