@@ -11,8 +11,7 @@ namespace da::models {
 namespace {
 
 torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
-  return torch::nn::Conv2d(
-      torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(false));
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(false));
 }
 
 // 1x1 convolution + BN when a block changes the shape of its input.
@@ -63,8 +62,7 @@ ResNetEncoderImpl::ResNetEncoderImpl(const ResNetEncoderOptions& options) : opti
     throw std::invalid_argument("ResNetEncoder: blocks_per_layer and planes need 4 entries (layer1..layer4)");
   }
   if (options_.in_channels < 1) {
-    throw std::invalid_argument("ResNetEncoder: in_channels must be >= 1, got " +
-                                std::to_string(options_.in_channels));
+    throw std::invalid_argument("ResNetEncoder: in_channels must be >= 1, got " + std::to_string(options_.in_channels));
   }
   in_planes_ = options_.planes[0];
   conv1_ = register_module("conv1", conv(options_.in_channels, in_planes_, 7, 2));

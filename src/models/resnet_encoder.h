@@ -28,7 +28,7 @@ struct ResNetEncoderOptions {
 
 // Outputs of the stages the decoder uses, shallowest first.
 struct EncoderFeatures {
-  at::Tensor stem;  // relu(bn1(conv1(x))), stride 2
+  at::Tensor stem;    // relu(bn1(conv1(x))), stride 2
   at::Tensor layer1;  // stride 4
   at::Tensor layer2;  // stride 8
   at::Tensor layer3;  // stride 16

@@ -23,7 +23,7 @@
 namespace da::models {
 
 struct SegmentationOutput {
-  at::Tensor logits;                            // [B, classes, H, W]
+  at::Tensor logits;                           // [B, classes, H, W]
   std::map<std::string, at::Tensor> features;  // exactly the requested names
 };
 

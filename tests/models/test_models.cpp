@@ -154,20 +154,27 @@ TEST(SegmentationModel, ReturnsOnlyRequestedFeatures) {
   EXPECT_EQ(two.features.count("decoder.blocks.2"), 1u);
 }
 
+// Expects `call` to throw std::invalid_argument naming 'decoder.block.0' and every valid feature name.
+void expect_unknown_feature_error(const std::function<void()>& call, const std::vector<std::string>& valid) {
+  try {
+    call();
+    FAIL() << "expected std::invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("'decoder.block.0'"), std::string::npos) << message;
+    for (const auto& name : valid) EXPECT_NE(message.find(name), std::string::npos) << message;
+  }
+}
+
 TEST(SegmentationModel, UnknownFeatureNameListsValidNames) {
   SegmentationModel model = make_segmentation_model({"tiny", 3, 2});
-  for (const auto& call : std::vector<std::function<void()>>{
-           [&] { model->forward(at::randn({2, 3, 64, 64}), {"encoder", "decoder.block.0"}); },
-           [&] { model->feature_channels("decoder.block.0"); }}) {
-    try {
-      call();
-      FAIL() << "expected std::invalid_argument";
-    } catch (const std::invalid_argument& e) {
-      const std::string message = e.what();
-      EXPECT_NE(message.find("'decoder.block.0'"), std::string::npos) << message;
-      for (const auto& name : model->feature_names()) EXPECT_NE(message.find(name), std::string::npos) << message;
-    }
-  }
+  const std::vector<std::string> valid = model->feature_names();
+  expect_unknown_feature_error(
+      [&] {
+        model->forward(at::randn({2, 3, 64, 64}), {"encoder", "decoder.block.0"});
+      },
+      valid);
+  expect_unknown_feature_error([&] { model->feature_channels("decoder.block.0"); }, valid);
 }
 
 TEST(SegmentationModel, RejectsBadInputShapes) {
@@ -196,8 +203,7 @@ TEST(Weights, StrictLoadListsMissingAndUnexpectedKeys) {
     FAIL() << "expected std::runtime_error";
   } catch (const std::runtime_error& e) {
     const std::string message = e.what();
-    EXPECT_NE(message.find("missing keys: decoder.blocks.1.conv2.0.weight, encoder.bn1.running_var"),
-              std::string::npos)
+    EXPECT_NE(message.find("missing keys: decoder.blocks.1.conv2.0.weight, encoder.bn1.running_var"), std::string::npos)
         << message;
     EXPECT_NE(message.find("unexpected keys: encoder.fc.weight"), std::string::npos) << message;
   }
@@ -231,9 +237,7 @@ TEST(Weights, ShapeMismatchIsAnErrorInBothModes) {
   }
 }
 
-TEST(Weights, MissingFileIsAnError) {
-  EXPECT_THROW(read_state_dict("/nonexistent/weights.pt"), std::runtime_error);
-}
+TEST(Weights, MissingFileIsAnError) { EXPECT_THROW(read_state_dict("/nonexistent/weights.pt"), std::runtime_error); }
 
 // A Python interpreter with torch and torchvision ("" when there is none).
 std::string find_python() {
@@ -257,8 +261,8 @@ class PythonWeights : public ::testing::Test {
     python_ = find_python();
     if (python_.empty()) GTEST_SKIP() << "no python3 with torch and torchvision (apt-get install python3-torchvision)";
     dir_ = make_temp_dir("da_models");
-    const auto made = run_process(python_, {source_path("tests/models/make_model_reference.py"), "weights",
-                                            "--encoder", "tiny", "--classes", "3", "--out", dir_});
+    const auto made = run_process(python_, {source_path("tests/models/make_model_reference.py"), "weights", "--encoder",
+                                            "tiny", "--classes", "3", "--out", dir_});
     ASSERT_EQ(made.exit_code, 0) << made.err;
   }
   void TearDown() override {
@@ -268,8 +272,7 @@ class PythonWeights : public ::testing::Test {
   // Runs tools/convert_state_dict.py on dir_/name; returns the converted path.
   std::string convert(const std::string& name) {
     const std::string out = dir_ + "/" + name + ".dict.pt";
-    const auto converted =
-        run_process(python_, {source_path("tools/convert_state_dict.py"), dir_ + "/" + name, out});
+    const auto converted = run_process(python_, {source_path("tools/convert_state_dict.py"), dir_ + "/" + name, out});
     EXPECT_EQ(converted.exit_code, 0) << converted.err;
     return out;
   }
@@ -315,8 +318,9 @@ TEST_F(PythonWeights, TorchvisionEncoderLoadsIntoTheEncoderOnly) {
   encoder_only->eval();
   torch::NoGradGuard no_grad;
   const at::Tensor input = read_floats(dir_ + "/input.bin", {2, 3, 64, 64});
-  EXPECT_TRUE(full->forward(input, {"encoder"}).features.at("encoder").equal(
-      encoder_only->forward(input, {"encoder"}).features.at("encoder")));
+  EXPECT_TRUE(full->forward(input, {"encoder"})
+                  .features.at("encoder")
+                  .equal(encoder_only->forward(input, {"encoder"}).features.at("encoder")));
   // The decoder kept its own initialisation.
   EXPECT_FALSE(full->named_parameters()["decoder.blocks.0.conv1.0.weight"].equal(
       encoder_only->named_parameters()["decoder.blocks.0.conv1.0.weight"]));
