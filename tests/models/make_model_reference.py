@@ -134,6 +134,7 @@ class Unet(nn.Module):
 
 
 def print_params():
+    print("# written by tests/models/make_model_reference.py params; regenerate, do not edit")
     for encoder, in_channels, classes in PARAM_CONFIGS:
         resnet, decoder_channels = make_resnet(encoder, in_channels)
         model = Unet(resnet, decoder_channels, classes)
