@@ -24,7 +24,11 @@ TileArchive::TileArchive(const std::string& path) : path_(path) {
     hdf5_error_detail();  // clears the stack; "not HDF5" is the whole story
     throw ArchiveError(path, "", "not an HDF5 file");
   }
-  file_ = H5Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  // Shared read locks as usual, but a file system without flock (some
+  // Lustre and NFS mounts) must not make archives unreadable.
+  const H5Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_file_locking(access.get(), true, true);
+  file_ = H5Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.get()), H5Fclose);
   if (!file_.valid()) throw ArchiveError(path, "", "cannot open HDF5 file" + hdf5_error_suffix());
   read_attributes();
   open_images();
