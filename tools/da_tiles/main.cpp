@@ -1,0 +1,50 @@
+// da_tiles: prepares and checks tile archives (spec/tile-archive.md).
+// Exit status: 0 success, 1 runtime error (bad file, failed check), 2 usage error.
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "inspect.h"
+#include "make_tiles.h"
+#include "options.h"
+#include "synth.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: da_tiles synth --out DIR [--tiles N] [--val-tiles M] [--size S] [--seed K]\n"
+    "       da_tiles inspect FILE... [--verify]\n"
+    "       da_tiles make --image RASTER [--labels RASTER] --out FILE --tile-size T [--stride S]\n"
+    "                     [--max-nodata F] [--max-ignore F] [--deflate L] [--domain NAME] [--classes a,b,c]\n"
+    "                     [--bands a,b,c] [--ignore-index I]   (--image/--labels may repeat, in pairs)\n";
+
+int dispatch(const std::string& command, const std::vector<std::string>& args) {
+  if (command == "synth") return da::tiles::run_synth(args);
+  if (command == "inspect") return da::tiles::run_inspect(args);
+  if (command == "make") return da::tiles::run_make(args);
+  throw da::tiles::UsageError("unknown subcommand '" + command + "'");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  try {
+    return dispatch(command, std::vector<std::string>(argv + 2, argv + argc));
+  } catch (const da::tiles::UsageError& error) {
+    std::cerr << "da_tiles " << command << ": " << error.what() << " (see da_tiles --help)\n";
+    return 2;
+  } catch (const std::exception& error) {
+    std::cerr << "da_tiles " << command << ": error: " << error.what() << "\n";
+    return 1;
+  }
+}
