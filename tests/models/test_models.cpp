@@ -261,12 +261,33 @@ class PythonWeights : public ::testing::Test {
     python_ = find_python();
     if (python_.empty()) GTEST_SKIP() << "no python3 with torch and torchvision (apt-get install python3-torchvision)";
     dir_ = make_temp_dir("da_models");
-    const auto made = run_process(python_, {source_path("tests/models/make_model_reference.py"), "weights", "--encoder",
-                                            "tiny", "--classes", "3", "--out", dir_});
-    ASSERT_EQ(made.exit_code, 0) << made.err;
   }
   void TearDown() override {
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  // Writes the Python U-Net's files for `encoder` (3 classes) to dir_ (see make_model_reference.py).
+  void generate(const std::string& encoder) {
+    const auto made = run_process(python_, {source_path("tests/models/make_model_reference.py"), "weights", "--encoder",
+                                            encoder, "--classes", "3", "--out", dir_});
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+  }
+
+  // Loads the converted Python state_dict into a fresh model and compares eval-mode logits with Python's.
+  void expect_python_logits(const std::string& encoder) {
+    ASSERT_NO_FATAL_FAILURE(generate(encoder));
+    SegmentationModel model = make_segmentation_model({encoder, 3, 3});
+    const LoadReport report = load_weights(*model, convert("unet.pth"));
+    EXPECT_TRUE(report.missing.empty());
+    EXPECT_TRUE(report.unexpected.empty());
+    EXPECT_EQ(model->named_buffers()["encoder.bn1.num_batches_tracked"].item<int64_t>(), 7);
+    model->eval();
+    torch::NoGradGuard no_grad;
+    const at::Tensor input = read_floats(dir_ + "/input.bin", {2, 3, 64, 64});
+    const at::Tensor expected = read_floats(dir_ + "/logits.bin", {2, 3, 64, 64});
+    const at::Tensor logits = model->forward(input).logits;
+    EXPECT_LT((logits - expected).abs().max().item<double>(), 1e-5);
+    EXPECT_GT(expected.abs().max().item<double>(), 0.1);  // the comparison is not between near-zero tensors
   }
 
   // Runs tools/convert_state_dict.py on dir_/name; returns the converted path.
@@ -281,22 +302,13 @@ class PythonWeights : public ::testing::Test {
   std::string dir_;
 };
 
-TEST_F(PythonWeights, ConvertedStateDictReproducesPythonLogits) {
-  SegmentationModel model = make_segmentation_model({"tiny", 3, 3});
-  const LoadReport report = load_weights(*model, convert("unet.pth"));
-  EXPECT_TRUE(report.missing.empty());
-  EXPECT_TRUE(report.unexpected.empty());
-  EXPECT_EQ(model->named_buffers()["encoder.bn1.num_batches_tracked"].item<int64_t>(), 7);
-  model->eval();
-  torch::NoGradGuard no_grad;
-  const at::Tensor input = read_floats(dir_ + "/input.bin", {2, 3, 64, 64});
-  const at::Tensor expected = read_floats(dir_ + "/logits.bin", {2, 3, 64, 64});
-  const at::Tensor logits = model->forward(input).logits;
-  EXPECT_LT((logits - expected).abs().max().item<double>(), 1e-5);
-  EXPECT_GT(expected.abs().max().item<double>(), 0.1);  // the comparison is not between near-zero tensors
-}
+TEST_F(PythonWeights, TinyUnetReproducesPythonLogits) { expect_python_logits("tiny"); }
+
+// Bottleneck blocks (stride in the 3x3 convolution, as torchvision) are checked by value here.
+TEST_F(PythonWeights, ResNet50UnetReproducesPythonLogits) { expect_python_logits("resnet50"); }
 
 TEST_F(PythonWeights, RawStateDictPointsAtTheConversionScript) {
+  ASSERT_NO_FATAL_FAILURE(generate("tiny"));
   try {
     read_state_dict(dir_ + "/unet.pth");
     FAIL() << "expected std::runtime_error (if libtorch now reads it, drop the conversion step)";
@@ -308,6 +320,7 @@ TEST_F(PythonWeights, RawStateDictPointsAtTheConversionScript) {
 }
 
 TEST_F(PythonWeights, TorchvisionEncoderLoadsIntoTheEncoderOnly) {
+  ASSERT_NO_FATAL_FAILURE(generate("tiny"));
   SegmentationModel full = make_segmentation_model({"tiny", 3, 3});
   load_weights(*full, convert("unet.pth"));
   SegmentationModel encoder_only = make_segmentation_model({"tiny", 3, 3});
