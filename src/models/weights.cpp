@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <stdexcept>
 
 #include <ATen/ATen.h>
@@ -76,7 +77,7 @@ LoadReport load_state_dict(torch::nn::Module& model, const StateDict& state, con
   LoadReport report;
   std::vector<std::string> mismatched;
   std::vector<std::pair<at::Tensor, at::Tensor>> copies;  // (destination, source)
-  std::map<std::string, bool> seen;
+  std::set<std::string> seen;                             // model keys found in the file
   for (const auto& [file_key, tensor] : state) {
     const bool ignored = std::any_of(options.ignored_prefixes.begin(), options.ignored_prefixes.end(),
                                      [&](const std::string& p) { return starts_with(file_key, p); });
@@ -87,7 +88,7 @@ LoadReport load_state_dict(torch::nn::Module& model, const StateDict& state, con
       report.unexpected.push_back(key);
       continue;
     }
-    seen[key] = true;
+    seen.insert(key);
     if (!it->second.sizes().equals(tensor.sizes())) {
       mismatched.push_back(key + ": file " + shape_string(tensor) + " vs model " + shape_string(it->second));
       continue;
