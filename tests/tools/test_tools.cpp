@@ -306,6 +306,38 @@ TEST(DaTilesMake, Uint16WithoutLabelsOverlappingStride) {
   }
 }
 
+TEST(DaTilesMake, SeveralRastersGetSourceIds) {
+  TempDir dir;
+  for (const char* name : {"north.tif", "south.tif"}) {
+    write_geotiff(dir / name, GDT_UInt16, 2, [](int r, int c, int b) { return pixel_value(r, c, b, true); }, true);
+  }
+  const ProcessResult result = da_tiles({"make", "--image", dir / "north.tif", "--image", dir / "south.tif", "--out",
+                                         dir / "both.h5", "--tile-size", "32"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const TileArchive archive(dir / "both.h5");
+  EXPECT_EQ(archive.info().sources, (std::vector<std::string>{"north.tif", "south.tif"}));
+  ASSERT_EQ(archive.size(), 18);  // 3 x 3 windows per raster
+  for (int64_t t = 0; t < archive.size(); ++t) EXPECT_EQ(archive.read_source_id(t), t < 9 ? 0 : 1);
+}
+
+TEST(DaTilesMake, Float32NaNCountsAsNodata) {
+  TempDir dir;
+  // NaN over tile (0, 0) only; no nodata value is set.
+  write_geotiff(dir / "float.tif", GDT_Float32, 1,
+                [](int r, int c, int) { return in_nodata_region(r, c) ? std::nan("") : 0.25 * r - c; }, false);
+  const ProcessResult result =
+      da_tiles({"make", "--image", dir / "float.tif", "--out", dir / "float.h5", "--tile-size", "32"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const TileArchive archive(dir / "float.h5");
+  EXPECT_EQ(archive.info().pixel_type, da::io::PixelType::kFloat32);
+  ASSERT_EQ(archive.size(), 8);
+  std::vector<float> image(kTile * kTile);
+  archive.read_image(0, image.data());
+  const auto origin = archive.read_origin(0);
+  EXPECT_EQ(origin, (std::array<int64_t, 2>{0, 32}));
+  EXPECT_FLOAT_EQ(image[kTile + 2], 0.25f * 1 - 34);  // row 1, column 32 + 2
+}
+
 TEST(DaTilesMake, ErrorsAreOneLineWithUsageAndRuntimeStatus) {
   TempDir dir;
   ProcessResult result = da_tiles({"make", "--image", dir / "x.tif", "--out", dir / "x.h5"});

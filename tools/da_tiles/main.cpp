@@ -13,11 +13,12 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: da_tiles synth --out DIR [--tiles N] [--val-tiles M] [--size S] [--seed K]\n"
+    "usage: da_tiles synth --out DIR [--tiles N=320] [--val-tiles M=64] [--size S=64] [--seed K=0]\n"
     "       da_tiles inspect FILE... [--verify]\n"
-    "       da_tiles make --image RASTER [--labels RASTER] --out FILE --tile-size T [--stride S]\n"
-    "                     [--max-nodata F] [--max-ignore F] [--deflate L] [--domain NAME] [--classes a,b,c]\n"
-    "                     [--bands a,b,c] [--ignore-index I]   (--image/--labels may repeat, in pairs)\n";
+    "       da_tiles make --image RASTER [--labels RASTER] --out FILE --tile-size T [--stride S=T]\n"
+    "                     [--max-nodata F=0] [--max-ignore F=1] [--deflate L=4] [--domain NAME=out file stem]\n"
+    "                     [--classes a,b,c] [--bands a,b,c] [--ignore-index I=255]\n"
+    "         --image/--labels may repeat, in pairs; --classes is required with --labels\n";
 
 int dispatch(const std::string& command, const std::vector<std::string>& args) {
   if (command == "synth") return da::tiles::run_synth(args);

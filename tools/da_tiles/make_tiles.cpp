@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <type_traits>
 
 #include "io/tile_archive_writer.h"
 #include "options.h"
@@ -70,12 +71,18 @@ MakeConfig parse(const std::vector<std::string>& args) {
 template <typename T>
 int64_t mark_nodata(const T* tile, int64_t pixels, const std::vector<std::optional<double>>& nodata,
                     std::vector<uint8_t>& valid) {
+  // A float32 raster's pixels equal its nodata value rounded to float; integer pixels compare exactly.
+  std::vector<std::optional<double>> sentinel(nodata.size());
+  for (size_t band = 0; band < nodata.size(); ++band) {
+    if (!nodata[band]) continue;
+    sentinel[band] = std::is_floating_point_v<T> ? static_cast<double>(static_cast<float>(*nodata[band])) : *nodata[band];
+  }
   int64_t count = 0;
   for (int64_t i = 0; i < pixels; ++i) {
     bool is_nodata = false;
     for (size_t band = 0; band < nodata.size() && !is_nodata; ++band) {
       const double value = static_cast<double>(tile[band * pixels + i]);
-      is_nodata = std::isnan(value) || (nodata[band] && value == static_cast<double>(static_cast<T>(*nodata[band])));
+      is_nodata = std::isnan(value) || (sentinel[band] && value == *sentinel[band]);
     }
     valid[i] = is_nodata ? 0 : 1;
     count += is_nodata;
