@@ -13,7 +13,7 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin
   libyaml-cpp-dev libhdf5-dev libspdlog-dev libgtest-dev
   libgdal-dev
-  python3-torch python3-h5py python3-numpy   # reference values and benchmark peers
+  python3-torch python3-torchvision python3-h5py python3-numpy   # reference values and benchmark peers
 )
 
 missing=()
