@@ -54,8 +54,8 @@ std::vector<uint8_t> all_masks(const TileArchive& archive) {
 
 // Synthetic data set in `dir`: 40 train and 12 val tiles per domain, 32x32.
 void synth(const std::string& dir, int seed) {
-  const ProcessResult result =
-      da_tiles({"synth", "--out", dir, "--tiles", "40", "--val-tiles", "12", "--size", "32", "--seed", std::to_string(seed)});
+  const ProcessResult result = da_tiles(
+      {"synth", "--out", dir, "--tiles", "40", "--val-tiles", "12", "--size", "32", "--seed", std::to_string(seed)});
   ASSERT_EQ(result.exit_code, 0) << result.err;
 }
 
@@ -191,7 +191,7 @@ double pixel_value(int r, int c, int b, bool wide) {
   return wide ? 1 + (r * 131 + c * 17 + b * 1000) % 60000 : 1 + (r * 7 + c * 3 + b * 50) % 250;
 }
 
-bool in_nodata_region(int r, int c) { return r < kTile && c < kTile; }    // covers tile (0, 0)
+bool in_nodata_region(int r, int c) { return r < kTile && c < kTile; }                  // covers tile (0, 0)
 bool in_ignore_region(int r, int c) { return r >= 32 && r < 64 && c >= 32 && c < 64; }  // tile (32, 32)
 uint8_t label_value(int r, int c) { return in_ignore_region(r, c) ? 255 : static_cast<uint8_t>((r / 8 + c / 8) % 3); }
 
@@ -227,9 +227,11 @@ void write_geotiff(const std::string& path, GDALDataType type, int bands,
 
 TEST(DaTilesMake, Uint8WithLabelsSkipsNodataAndIgnoreAndKeepsGeoreference) {
   TempDir dir;
-  write_geotiff(dir / "scene.tif", GDT_Byte, 3,
-                [](int r, int c, int b) { return in_nodata_region(r, c) ? 0.0 : pixel_value(r, c, b, false); }, true);
-  write_geotiff(dir / "labels.tif", GDT_Byte, 1, [](int r, int c, int) { return label_value(r, c); }, false);
+  write_geotiff(
+      dir / "scene.tif", GDT_Byte, 3,
+      [](int r, int c, int b) { return in_nodata_region(r, c) ? 0.0 : pixel_value(r, c, b, false); }, true);
+  write_geotiff(
+      dir / "labels.tif", GDT_Byte, 1, [](int r, int c, int) { return label_value(r, c); }, false);
   const ProcessResult result =
       da_tiles({"make", "--image", dir / "scene.tif", "--labels", dir / "labels.tif", "--out", dir / "out.h5",
                 "--tile-size", "32", "--max-nodata", "0.1", "--max-ignore", "0.5", "--classes", "a,b,c"});
@@ -280,7 +282,8 @@ TEST(DaTilesMake, Uint8WithLabelsSkipsNodataAndIgnoreAndKeepsGeoreference) {
 
 TEST(DaTilesMake, Uint16WithoutLabelsOverlappingStride) {
   TempDir dir;
-  write_geotiff(dir / "wide.tif", GDT_UInt16, 2, [](int r, int c, int b) { return pixel_value(r, c, b, true); }, true);
+  write_geotiff(
+      dir / "wide.tif", GDT_UInt16, 2, [](int r, int c, int b) { return pixel_value(r, c, b, true); }, true);
   const ProcessResult result = da_tiles({"make", "--image", dir / "wide.tif", "--out", dir / "wide.h5", "--tile-size",
                                          "32", "--stride", "16", "--domain", "rural", "--bands", "nir,swir"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
@@ -309,7 +312,8 @@ TEST(DaTilesMake, Uint16WithoutLabelsOverlappingStride) {
 TEST(DaTilesMake, SeveralRastersGetSourceIds) {
   TempDir dir;
   for (const char* name : {"north.tif", "south.tif"}) {
-    write_geotiff(dir / name, GDT_UInt16, 2, [](int r, int c, int b) { return pixel_value(r, c, b, true); }, true);
+    write_geotiff(
+        dir / name, GDT_UInt16, 2, [](int r, int c, int b) { return pixel_value(r, c, b, true); }, true);
   }
   const ProcessResult result = da_tiles({"make", "--image", dir / "north.tif", "--image", dir / "south.tif", "--out",
                                          dir / "both.h5", "--tile-size", "32"});
@@ -323,8 +327,9 @@ TEST(DaTilesMake, SeveralRastersGetSourceIds) {
 TEST(DaTilesMake, Float32NaNCountsAsNodata) {
   TempDir dir;
   // NaN over tile (0, 0) only; no nodata value is set.
-  write_geotiff(dir / "float.tif", GDT_Float32, 1,
-                [](int r, int c, int) { return in_nodata_region(r, c) ? std::nan("") : 0.25 * r - c; }, false);
+  write_geotiff(
+      dir / "float.tif", GDT_Float32, 1,
+      [](int r, int c, int) { return in_nodata_region(r, c) ? std::nan("") : 0.25 * r - c; }, false);
   const ProcessResult result =
       da_tiles({"make", "--image", dir / "float.tif", "--out", dir / "float.h5", "--tile-size", "32"});
   ASSERT_EQ(result.exit_code, 0) << result.err;

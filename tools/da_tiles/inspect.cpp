@@ -81,8 +81,7 @@ class Inspector {
       for (size_t k = 0; k <= info.classes.size(); ++k) {
         const std::string name = k < info.classes.size() ? std::to_string(k) + " " + info.classes[k] : "ignore";
         out << "    " << name << ": " << histogram_[k]
-            << format(" pixels (%.2f%%)", total > 0 ? 100.0 * static_cast<double>(histogram_[k]) / total : 0.0)
-            << "\n";
+            << format(" pixels (%.2f%%)", total > 0 ? 100.0 * static_cast<double>(histogram_[k]) / total : 0.0) << "\n";
       }
     } else {
       out << "  masks: none\n";
@@ -93,7 +92,8 @@ class Inspector {
     if (info.has_geotransform) meta.push_back("geotransform");
     out << "  meta: " << (meta.empty() ? "none" : join(meta)) << "\n";
     if (!info.sources.empty()) out << "  sources: " << join(info.sources) << "\n";
-    if (!info.crs.empty()) out << "  crs: " << (info.crs.size() > 72 ? info.crs.substr(0, 72) + "..." : info.crs) << "\n";
+    if (!info.crs.empty())
+      out << "  crs: " << (info.crs.size() > 72 ? info.crs.substr(0, 72) + "..." : info.crs) << "\n";
   }
 
  private:
@@ -125,7 +125,8 @@ class Inspector {
 
   void check_geotransform(int64_t tile) const {
     for (double value : archive_.read_geotransform(tile)) {
-      if (!std::isfinite(value)) throw io::ArchiveError(archive_.path(), "/meta/geotransform", tile, "non-finite value");
+      if (!std::isfinite(value))
+        throw io::ArchiveError(archive_.path(), "/meta/geotransform", tile, "non-finite value");
     }
   }
 

@@ -36,8 +36,9 @@ struct MakeConfig {
 };
 
 MakeConfig parse(const std::vector<std::string>& args) {
-  const Options options(args, {"image", "labels", "out", "tile-size", "stride", "max-nodata", "max-ignore", "deflate",
-                               "domain", "classes", "bands", "ignore-index"},
+  const Options options(args,
+                        {"image", "labels", "out", "tile-size", "stride", "max-nodata", "max-ignore", "deflate",
+                         "domain", "classes", "bands", "ignore-index"},
                         {});
   if (!options.positional().empty()) throw UsageError("make takes no positional arguments");
   MakeConfig config;
@@ -75,7 +76,8 @@ int64_t mark_nodata(const T* tile, int64_t pixels, const std::vector<std::option
   std::vector<std::optional<double>> sentinel(nodata.size());
   for (size_t band = 0; band < nodata.size(); ++band) {
     if (!nodata[band]) continue;
-    sentinel[band] = std::is_floating_point_v<T> ? static_cast<double>(static_cast<float>(*nodata[band])) : *nodata[band];
+    sentinel[band] =
+        std::is_floating_point_v<T> ? static_cast<double>(static_cast<float>(*nodata[band])) : *nodata[band];
   }
   int64_t count = 0;
   for (int64_t i = 0; i < pixels; ++i) {

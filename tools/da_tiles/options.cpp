@@ -63,8 +63,8 @@ double Options::number(const std::string& name, double fallback, double low, dou
   const double parsed = std::strtod(value.c_str(), &end);
   // The negated comparison also rejects NaN.
   if (value.empty() || *end != '\0' || errno != 0 || !(parsed >= low && parsed <= high)) {
-    throw UsageError("option --" + name + " expects a number in [" + std::to_string(low) + ", " +
-                     std::to_string(high) + "], got '" + value + "'");
+    throw UsageError("option --" + name + " expects a number in [" + std::to_string(low) + ", " + std::to_string(high) +
+                     "], got '" + value + "'");
   }
   return parsed;
 }

@@ -57,7 +57,8 @@ io::PixelType RasterSource::pixel_type() const {
 std::vector<std::string> RasterSource::band_names() const {
   std::vector<std::string> names;
   for (int64_t band = 1; band <= bands_; ++band) {
-    const GDALColorInterp interp = GDALGetRasterColorInterpretation(GDALGetRasterBand(dataset_, static_cast<int>(band)));
+    const GDALColorInterp interp =
+        GDALGetRasterColorInterpretation(GDALGetRasterBand(dataset_, static_cast<int>(band)));
     std::string name;
     if (interp == GCI_RedBand || interp == GCI_GreenBand || interp == GCI_BlueBand || interp == GCI_AlphaBand) {
       name = GDALGetColorInterpretationName(interp);
@@ -107,8 +108,8 @@ void RasterSource::read(int64_t row, int64_t col, int64_t rows, int64_t cols, io
 void RasterSource::read_labels(int64_t row, int64_t col, int64_t rows, int64_t cols, int32_t* out) const {
   CPLErrorReset();
   if (GDALRasterIO(GDALGetRasterBand(dataset_, 1), GF_Read, static_cast<int>(col), static_cast<int>(row),
-                   static_cast<int>(cols), static_cast<int>(rows), out, static_cast<int>(cols),
-                   static_cast<int>(rows), GDT_Int32, 0, 0) != CE_None) {
+                   static_cast<int>(cols), static_cast<int>(rows), out, static_cast<int>(cols), static_cast<int>(rows),
+                   GDT_Int32, 0, 0) != CE_None) {
     throw std::runtime_error(path_ + ": cannot read labels at row " + std::to_string(row) + ", column " +
                              std::to_string(col) + ": " + gdal_message());
   }

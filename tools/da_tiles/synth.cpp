@@ -54,7 +54,7 @@ class Random {
   explicit Random(uint64_t seed) : engine_(seed) {}
   double uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
   double uniform(double low, double high) { return low + (high - low) * uniform(); }
-  int integer(int low, int high) { return low + static_cast<int>(uniform() * (high - low + 1)) % (high - low + 1); }
+  int integer(int low, int high) { return low + static_cast<int>(uniform() * (high - low + 1)); }  // in [low, high]
   double normal() {  // Box-Muller; 1 - u keeps the logarithm finite
     return std::sqrt(-2.0 * std::log(1.0 - uniform())) * std::cos(2.0 * M_PI * uniform());
   }
@@ -83,30 +83,19 @@ struct Domain {
   int min_roads, max_roads;
 };
 
+// Reflectance rows: background, building, road, water (red, green, blue).
+// clang-format off
 const Domain kSource{"source",
                      {{{0.20, 0.36, 0.14}, {0.55, 0.53, 0.50}, {0.28, 0.28, 0.30}, {0.07, 0.14, 0.32}}},
-                     {{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}},
-                     1.0,
-                     8,
-                     0.15,
-                     false,
-                     2.0,
-                     2,
-                     5,
-                     0,
-                     2};
+                     {{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}},  // no cross-talk
+                     /*gamma=*/1.0, /*texture_cell=*/8, /*texture_amplitude=*/0.15, /*blur=*/false,
+                     /*noise_sigma=*/2.0, /*buildings=*/2, 5, /*roads=*/0, 2};
 const Domain kTarget{"target",
                      {{{0.42, 0.34, 0.18}, {0.62, 0.30, 0.22}, {0.50, 0.48, 0.44}, {0.10, 0.24, 0.20}}},
                      {{{0.80, 0.15, 0.05}, {0.12, 0.78, 0.10}, {0.05, 0.20, 0.75}}},
-                     0.75,
-                     3,
-                     0.25,
-                     true,
-                     6.0,
-                     1,
-                     3,
-                     1,
-                     3};
+                     /*gamma=*/0.75, /*texture_cell=*/3, /*texture_amplitude=*/0.25, /*blur=*/true,
+                     /*noise_sigma=*/6.0, /*buildings=*/1, 3, /*roads=*/1, 3};
+// clang-format on
 
 // Class map [size, size] of one scene.
 std::vector<uint8_t> make_scene(const Domain& domain, int size, Random& random) {
@@ -211,7 +200,8 @@ std::vector<uint8_t> render(const Domain& domain, const std::vector<uint8_t>& ma
   }
   std::vector<uint8_t> image(3 * pixels);
   for (int i = 0; i < 3 * pixels; ++i) {
-    image[i] = static_cast<uint8_t>(std::lround(std::clamp(bands[i] + domain.noise_sigma * random.normal(), 0.0, 255.0)));
+    image[i] =
+        static_cast<uint8_t>(std::lround(std::clamp(bands[i] + domain.noise_sigma * random.normal(), 0.0, 255.0)));
   }
   return image;
 }
