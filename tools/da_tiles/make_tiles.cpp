@@ -6,7 +6,6 @@
 #include "make_tiles.h"
 
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <memory>

@@ -1,7 +1,6 @@
 #include "raster_source.h"
 
 #include <gdal.h>
-#include <ogr_srs_api.h>
 
 #include <cctype>
 #include <stdexcept>
