@@ -1,12 +1,15 @@
-// Archives written by h5py (tests/io/make_h5py_archives.py), the way outside
-// tools write them: the reader loads their values and refuses each broken
-// one with its exact message.
+// Interoperability with h5py, both ways: archives written by h5py
+// (tests/io/make_h5py_archives.py), the way outside tools write them, load
+// with their values and each broken one is refused with its exact message;
+// archives written by TileArchiveWriter read naturally in h5py
+// (tests/io/h5py_summary.py).
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
 #include "io/archive_fixtures.h"
 #include "io/tile_archive.h"
+#include "io/tile_archive_writer.h"
 #include "support/process.h"
 
 namespace da::io {
@@ -164,6 +167,62 @@ TEST_F(H5pyArchiveTest, UnreadableChunk) {
             path("corrupt_chunk.h5") + ": /images tile 1: cannot read (HDF5: inflate() failed)");
   archive.read_image(2, image.data());
   EXPECT_EQ(image, test::expected_image(generator_layout(PixelType::kUint8), 2));
+}
+
+// The other direction of the contract: what TileArchiveWriter writes, h5py
+// reads as plain str, lists of str and numbers, with one tile per chunk.
+TEST_F(H5pyArchiveTest, WriterOutputReadsNaturallyInH5py) {
+  TileArchiveLayout layout = test::small_layout(PixelType::kUint16);
+  layout.deflate_level = 4;
+  layout.shuffle = true;
+  layout.with_origin = layout.with_source_id = layout.with_geotransform = true;
+  layout.sources = {"a.tif", "b.tif"};
+  layout.crs = "EPSG:25832";
+  const std::string file = path("from_cpp.h5");
+  {
+    TileArchiveWriter writer(file, layout);
+    for (int64_t n = 0; n < 2; ++n) {
+      const std::vector<char> image = test::expected_image(layout, n);
+      const std::vector<uint8_t> mask = test::expected_mask(5, 7, n, 4);
+      TileMeta meta;
+      meta.origin = {n, 2 * n};
+      meta.source_id = static_cast<int32_t>(n);
+      meta.geotransform = {0.5, 1, 0, 0, 0, -1};
+      writer.append(image.data(), mask.data(), meta);
+    }
+    writer.set_band_stats({1.0, 2.0, 3.0}, {0.5, 0.25, 0.125});
+    writer.close();
+  }
+  int64_t image_sum = 0, mask_sum = 0;
+  for (int64_t n = 0; n < 2; ++n) {
+    for (int64_t c = 0; c < 3; ++c) {
+      for (int64_t i = 0; i < 35; ++i) image_sum += test::image_value(n, c, i / 7, i % 7);
+    }
+    for (const uint8_t value : test::expected_mask(5, 7, n, 4)) mask_sum += value;
+  }
+  const da::test::ProcessResult result =
+      da::test::run_process(kPython, {da::test::source_path("tests/io/h5py_summary.py"), file});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out,
+            "attr band_mean: float64 [1.0, 2.0, 3.0]\n"
+            "attr band_std: float64 [0.5, 0.25, 0.125]\n"
+            "attr bands: object ['red', 'green', 'blue']\n"
+            "attr classes: object ['road', 'building', 'grass', 'tree']\n"
+            "attr crs: str EPSG:25832\n"
+            "attr domain: str potsdam\n"
+            "attr format: str da-tiles\n"
+            "attr ignore_index: int64 255\n"
+            "attr sources: object ['a.tif', 'b.tif']\n"
+            "attr version: int64 1\n"
+            "images: uint16 [2, 3, 5, 7] chunks [1, 3, 5, 7] compression gzip shuffle True sum " +
+                std::to_string(image_sum) +
+                "\n"
+                "masks: uint8 [2, 5, 7] chunks [1, 5, 7] compression gzip shuffle True sum " +
+                std::to_string(mask_sum) +
+                "\n"
+                "meta/origin: int64 [2, 2] chunks [4096, 2] compression gzip shuffle True sum 3\n"
+                "meta/source_id: int32 [2] chunks [4096] compression gzip shuffle True sum 1\n"
+                "meta/geotransform: float64 [2, 6] chunks [4096, 6] compression gzip shuffle True sum 1.0\n");
 }
 
 }  // namespace
