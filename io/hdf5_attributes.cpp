@@ -30,8 +30,9 @@ OpenAttribute open_attribute(const std::string& file, hid_t object, const char* 
     throw ArchiveError(file, where(name), "cannot read its type" + hdf5_error_suffix());
   }
   if (H5Sget_simple_extent_ndims(open.space.get()) > 1) {
-    throw ArchiveError(file, where(name), "must be a scalar or 1-D, found rank " +
-                                              std::to_string(H5Sget_simple_extent_ndims(open.space.get())));
+    throw ArchiveError(
+        file, where(name),
+        "must be a scalar or 1-D, found rank " + std::to_string(H5Sget_simple_extent_ndims(open.space.get())));
   }
   open.count = static_cast<size_t>(H5Sget_simple_extent_npoints(open.space.get()));
   return open;

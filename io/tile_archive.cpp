@@ -45,8 +45,10 @@ size_t TileArchive::mask_bytes() const { return static_cast<size_t>(info_.height
 void TileArchive::read_attributes() {
   const hid_t root = file_.get();
   const auto single = [&](const char* name, size_t count) {
-    if (count != 1) throw ArchiveError(path_, std::string("attribute '") + name + "'", "must hold one value, found " +
-                                                                                      std::to_string(count));
+    if (count != 1) {
+      throw ArchiveError(path_, std::string("attribute '") + name + "'",
+                         "must hold one value, found " + std::to_string(count));
+    }
   };
   const std::vector<std::string> format = read_string_attribute(path_, root, "format");
   single("format", format.size());
@@ -57,9 +59,9 @@ void TileArchive::read_attributes() {
   single("version", version.size());
   info_.version = version[0];
   if (info_.version > kTileArchiveVersion) {
-    throw ArchiveError(path_, "attribute 'version'", "version " + std::to_string(info_.version) +
-                                                         " is newer than this reader supports (" +
-                                                         std::to_string(kTileArchiveVersion) + "); upgrade da_dist");
+    throw ArchiveError(path_, "attribute 'version'",
+                       "version " + std::to_string(info_.version) + " is newer than this reader supports (" +
+                           std::to_string(kTileArchiveVersion) + "); upgrade da_dist");
   }
   if (info_.version < 1) {
     throw ArchiveError(path_, "attribute 'version'", "version " + std::to_string(info_.version) + " is not valid");
@@ -97,8 +99,9 @@ void TileArchive::open_images() {
   if (!images_.valid()) throw ArchiveError(path_, "/images", "cannot open as a dataset" + hdf5_error_suffix());
   const std::vector<hsize_t> shape = dataset_shape(images_.get());
   if (shape.size() != 4) {
-    throw ArchiveError(path_, "/images", "rank " + std::to_string(shape.size()) + " (shape " + shape_to_string(shape) +
-                                             "), expected 4: [N, C, H, W]");
+    throw ArchiveError(
+        path_, "/images",
+        "rank " + std::to_string(shape.size()) + " (shape " + shape_to_string(shape) + "), expected 4: [N, C, H, W]");
   }
   const H5Handle type(H5Dget_type(images_.get()), H5Tclose);
   if (is_unsigned_integer(type.get(), 1)) {
@@ -111,11 +114,14 @@ void TileArchive::open_images() {
     throw ArchiveError(path_, "/images", "dtype " + describe_type(type.get()) + ", expected uint8, uint16 or float32");
   }
   if (static_cast<int64_t>(shape[1]) != info_.channels()) {
-    throw ArchiveError(path_, "/images", std::to_string(shape[1]) + " channels, but attribute 'bands' names " +
-                                             std::to_string(info_.channels()));
+    throw ArchiveError(
+        path_, "/images",
+        std::to_string(shape[1]) + " channels, but attribute 'bands' names " + std::to_string(info_.channels()));
   }
   if (shape[0] == 0) throw ArchiveError(path_, "/images", "empty archive (0 tiles)");
-  if (shape[2] == 0 || shape[3] == 0) throw ArchiveError(path_, "/images", "empty tiles (shape " + shape_to_string(shape) + ")");
+  if (shape[2] == 0 || shape[3] == 0) {
+    throw ArchiveError(path_, "/images", "empty tiles (shape " + shape_to_string(shape) + ")");
+  }
   info_.num_tiles = static_cast<int64_t>(shape[0]);
   info_.height = static_cast<int64_t>(shape[2]);
   info_.width = static_cast<int64_t>(shape[3]);
@@ -127,12 +133,14 @@ H5Handle TileArchive::open_dataset(const char* name, const std::vector<hsize_t>&
   if (!dataset.valid()) throw ArchiveError(path_, name, "cannot open as a dataset" + hdf5_error_suffix());
   const std::vector<hsize_t> shape = dataset_shape(dataset.get());
   if (shape != expected) {
-    throw ArchiveError(path_, name, "shape " + shape_to_string(shape) + ", expected " + layout + " = " + shape_to_string(expected));
+    throw ArchiveError(path_, name,
+                       "shape " + shape_to_string(shape) + ", expected " + layout + " = " + shape_to_string(expected));
   }
   const H5Handle type(H5Dget_type(dataset.get()), H5Tclose);
   if (H5Tget_class(type.get()) != type_class) {
-    throw ArchiveError(path_, name, "dtype " + describe_type(type.get()) + ", expected " +
-                                        (type_class == H5T_INTEGER ? "an integer type" : "a float type"));
+    throw ArchiveError(path_, name,
+                       "dtype " + describe_type(type.get()) + ", expected " +
+                           (type_class == H5T_INTEGER ? "an integer type" : "a float type"));
   }
   return dataset;
 }
@@ -153,9 +161,9 @@ void TileArchive::open_masks() {
   const int64_t k = static_cast<int64_t>(info_.classes.size());
   if (k == 0) throw ArchiveError(path_, "attribute 'classes'", "names no class");
   if (info_.ignore_index >= 0 && info_.ignore_index < k) {
-    throw ArchiveError(path_, "attribute 'ignore_index'",
-                       std::to_string(info_.ignore_index) + " is also a class index (" + std::to_string(k) +
-                           " classes)");
+    throw ArchiveError(
+        path_, "attribute 'ignore_index'",
+        std::to_string(info_.ignore_index) + " is also a class index (" + std::to_string(k) + " classes)");
   }
 }
 

@@ -86,8 +86,8 @@ void TileArchiveWriter::check_layout() const {
   const TileArchiveLayout& l = layout_;
   if (l.bands.empty()) throw ArchiveError(path_, "attribute 'bands'", "names no band");
   if (l.height <= 0 || l.width <= 0) {
-    throw ArchiveError(path_, "/images", "tile size " + std::to_string(l.height) + "x" + std::to_string(l.width) +
-                                             " is not positive");
+    throw ArchiveError(path_, "/images",
+                       "tile size " + std::to_string(l.height) + "x" + std::to_string(l.width) + " is not positive");
   }
   if (l.with_masks && l.classes.empty()) {
     throw ArchiveError(path_, "attribute 'classes'", "missing (required when /masks exists)");
@@ -173,9 +173,9 @@ void TileArchiveWriter::append(const void* image, const uint8_t* mask, const Til
 void TileArchiveWriter::set_band_stats(std::vector<double> mean, std::vector<double> std) {
   const size_t c = layout_.bands.size();
   if (mean.size() != c || std.size() != c) {
-    throw ArchiveError(path_, "attribute 'band_mean'", "band statistics for " + std::to_string(mean.size()) + "/" +
-                                                           std::to_string(std.size()) + " bands, expected " +
-                                                           std::to_string(c));
+    throw ArchiveError(path_, "attribute 'band_mean'",
+                       "band statistics for " + std::to_string(mean.size()) + "/" + std::to_string(std.size()) +
+                           " bands, expected " + std::to_string(c));
   }
   band_mean_ = std::move(mean);
   band_std_ = std::move(std);

@@ -56,14 +56,15 @@ TEST_F(ArchiveSetTest, GlobMatchingNothing) {
 
 TEST_F(ArchiveSetTest, FileListedTwice) {
   test::write_archive(path("a.h5"), test::small_layout(), 1);
-  EXPECT_EQ(archive_error_of([&] { ArchiveSet set({path("a.h5"), path("?.h5")}); }),
+  EXPECT_EQ(archive_error_of([&] {
+              ArchiveSet set({path("a.h5"), path("?.h5")});
+            }),
             path("a.h5") + ": listed twice in the archive list");
 }
 
 TEST_F(ArchiveSetTest, MissingShardIsNamed) {
   test::write_archive(path("a.h5"), test::small_layout(), 1);
-  EXPECT_EQ(archive_error_of([&] { ArchiveSet set({path("a.h5"), path("b.h5")}); }),
-            path("b.h5") + ": no such file");
+  EXPECT_EQ(archive_error_of([&] { ArchiveSet set({path("a.h5"), path("b.h5")}); }), path("b.h5") + ": no such file");
 }
 
 TEST_F(ArchiveSetTest, ShardsThatDisagree) {
@@ -71,25 +72,33 @@ TEST_F(ArchiveSetTest, ShardsThatDisagree) {
   test::write_archive(path("a.h5"), layout, 1);
   layout.bands = {"red", "green", "nir"};
   test::write_archive(path("b.h5"), layout, 1);
-  EXPECT_EQ(archive_error_of([&] { ArchiveSet set({path("a.h5"), path("b.h5")}); }),
+  EXPECT_EQ(archive_error_of([&] {
+              ArchiveSet set({path("a.h5"), path("b.h5")});
+            }),
             "shards disagree on bands: " + path("a.h5") + " has [red, green, blue], " + path("b.h5") +
                 " has [red, green, nir]");
 
   layout = test::small_layout(PixelType::kUint16);
   test::write_archive(path("c.h5"), layout, 1);
-  EXPECT_EQ(archive_error_of([&] { ArchiveSet set({path("a.h5"), path("c.h5")}); }),
+  EXPECT_EQ(archive_error_of([&] {
+              ArchiveSet set({path("a.h5"), path("c.h5")});
+            }),
             "shards disagree on dtype: " + path("a.h5") + " has uint8, " + path("c.h5") + " has uint16");
 
   layout = test::small_layout();
   layout.width = 8;
   test::write_archive(path("d.h5"), layout, 1);
-  EXPECT_EQ(archive_error_of([&] { ArchiveSet set({path("a.h5"), path("d.h5")}); }),
+  EXPECT_EQ(archive_error_of([&] {
+              ArchiveSet set({path("a.h5"), path("d.h5")});
+            }),
             "shards disagree on tile size: " + path("a.h5") + " has 5x7, " + path("d.h5") + " has 5x8");
 
   layout = test::small_layout();
   layout.classes.push_back("car");
   test::write_archive(path("e.h5"), layout, 1);
-  EXPECT_EQ(archive_error_of([&] { ArchiveSet set({path("a.h5"), path("e.h5")}); }),
+  EXPECT_EQ(archive_error_of([&] {
+              ArchiveSet set({path("a.h5"), path("e.h5")});
+            }),
             "shards disagree on classes: " + path("a.h5") + " has [road, building, grass, tree], " + path("e.h5") +
                 " has [road, building, grass, tree, car]");
 }

@@ -102,17 +102,15 @@ TEST_P(RoundTripTest, ValuesMasksAndMetaSurvive) {
   EXPECT_EQ(fs::last_write_time(file), mtime_before);
 }
 
-INSTANTIATE_TEST_SUITE_P(PixelTypes, RoundTripTest,
-                         ::testing::Values(RoundTripCase{PixelType::kUint8, 0, false},
-                                           RoundTripCase{PixelType::kUint8, 6, true},
-                                           RoundTripCase{PixelType::kUint16, 0, false},
-                                           RoundTripCase{PixelType::kUint16, 6, true},
-                                           RoundTripCase{PixelType::kFloat32, 0, false},
-                                           RoundTripCase{PixelType::kFloat32, 9, true}),
-                         [](const ::testing::TestParamInfo<RoundTripCase>& info) {
-                           return std::string(pixel_type_name(info.param.type)) + "_deflate" +
-                                  std::to_string(info.param.deflate_level) + (info.param.shuffle ? "_shuffle" : "");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    PixelTypes, RoundTripTest,
+    ::testing::Values(RoundTripCase{PixelType::kUint8, 0, false}, RoundTripCase{PixelType::kUint8, 6, true},
+                      RoundTripCase{PixelType::kUint16, 0, false}, RoundTripCase{PixelType::kUint16, 6, true},
+                      RoundTripCase{PixelType::kFloat32, 0, false}, RoundTripCase{PixelType::kFloat32, 9, true}),
+    [](const ::testing::TestParamInfo<RoundTripCase>& info) {
+      return std::string(pixel_type_name(info.param.type)) + "_deflate" + std::to_string(info.param.deflate_level) +
+             (info.param.shuffle ? "_shuffle" : "");
+    });
 
 TEST_F(TileArchiveTest, ArchiveWithoutMasksOrMeta) {
   TileArchiveLayout layout = test::small_layout();
