@@ -6,6 +6,8 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <map>
+#include <sstream>
 
 #include "config/errors.h"
 #include "config/loader.h"
@@ -13,9 +15,118 @@
 #include "support/process.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/method_setup.h"
+#include "trainer/optimizer_setup.h"
+#include "trainer/segmentation_loss.h"
 
 namespace da {
 namespace {
+
+using Reference = std::map<std::string, std::vector<double>>;
+
+// Values from tests/trainer/make_trainer_reference.py (Debian's python3-torch).
+const Reference& reference() {
+  static const Reference values = [] {
+    const auto r = test::run_process("/usr/bin/python3", {test::source_path("tests/trainer/make_trainer_reference.py")});
+    if (r.exit_code != 0) throw std::runtime_error("reference generator failed: " + r.err);
+    Reference out;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream fields(line);
+      std::string name;
+      fields >> name;
+      for (double v; fields >> v;) out[name].push_back(v);
+    }
+    return out;
+  }();
+  return values;
+}
+
+at::Tensor det(std::vector<std::int64_t> shape, double offset, double scale = 1.0) {
+  std::int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return (scale * at::sin(0.37 * at::arange(n, at::kDouble) + offset)).reshape(shape);
+}
+
+void expect_close(const at::Tensor& actual, const std::string& name, double tol = 1e-10) {
+  const auto& expected = reference().at(name);
+  const auto flat = actual.detach().to(at::kDouble).contiguous().reshape({-1});
+  ASSERT_EQ(flat.numel(), static_cast<std::int64_t>(expected.size())) << name;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_NEAR(flat[i].item<double>(), expected[i], tol * std::max(1.0, std::abs(expected[i]))) << name << "[" << i << "]";
+  }
+}
+
+at::Tensor reference_masks() {
+  auto m = (at::arange(2 * 4 * 4, at::kLong) * 7).remainder(3).reshape({2, 4, 4});
+  m.index_put_({0, 0, at::indexing::Slice(0, 2)}, 255);
+  return m;
+}
+
+void check_segmentation_loss(const std::string& tag, double dice_weight) {
+  const auto logits = det({2, 3, 4, 4}, 0.4, 2.0).requires_grad_();
+  const trainer::SegmentationLoss loss_fn{255, dice_weight};
+  const auto loss = loss_fn(logits, reference_masks());
+  loss.backward();
+  expect_close(loss, tag + ".loss");
+  expect_close(logits.grad(), tag + ".grad");
+}
+
+TEST(SegmentationLoss, CrossEntropyWithIgnoreMatchesPyTorch) { check_segmentation_loss("seg_ce", 0.0); }
+
+TEST(SegmentationLoss, WithDiceMatchesPyTorch) { check_segmentation_loss("seg_ce_dice", 0.5); }
+
+// Two steps over two parameter groups (the second with its own rate) with
+// fixed gradients: the parameters equal PyTorch's.
+void check_optimizer(const std::string& tag, const config::OptimizerOptions& options, double second_lr) {
+  auto a = det({3, 2}, 0.1).requires_grad_();
+  auto b = det({4}, 0.9).requires_grad_();
+  trainer::OptimizerSetup setup(options, {a}, {methods::ParamGroup{"disc", {b}, second_lr, std::nullopt}});
+  EXPECT_EQ(setup.group_names(), (std::vector<std::string>{"model", "disc"}));
+  for (int step = 0; step < 2; ++step) {
+    setup.optimizer().zero_grad();
+    a.mutable_grad() = det({3, 2}, 1.3 + step).clone();  // not a view: zero_grad detaches in place
+    b.mutable_grad() = det({4}, 2.1 + step, 0.5).clone();
+    setup.optimizer().step();
+  }
+  expect_close(a, tag + ".a", 1e-9);
+  expect_close(b, tag + ".b", 1e-9);
+}
+
+TEST(Optimizer, SgdNesterovWithGroupsMatchesPyTorch) {
+  config::OptimizerOptions o;
+  o.name = "sgd";
+  o.lr = 0.1;
+  o.momentum = 0.9;
+  o.nesterov = true;
+  o.weight_decay = 0.01;
+  check_optimizer("sgd", o, 0.5);
+}
+
+TEST(Optimizer, AdamWWithGroupsMatchesPyTorch) {
+  config::OptimizerOptions o;
+  o.name = "adamw";
+  o.lr = 0.01;
+  o.betas = {0.8, 0.99};
+  o.eps = 1e-6;
+  o.weight_decay = 0.1;
+  check_optimizer("adamw", o, 0.05);
+}
+
+TEST(Optimizer, ScheduleScalesEveryGroupAndClipping) {
+  config::OptimizerOptions o;
+  o.lr = 0.2;
+  auto a = at::ones({2}, at::kDouble).requires_grad_();
+  auto b = at::ones({1}, at::kDouble).requires_grad_();
+  trainer::OptimizerSetup setup(o, {a}, {methods::ParamGroup{"disc", {b}, 1.0, std::nullopt}});
+  setup.apply_schedule(trainer::LrSchedule{"poly", 0, 1.0, 0.0, 10}, 5);
+  EXPECT_DOUBLE_EQ(setup.lr(0), 0.1);
+  EXPECT_DOUBLE_EQ(setup.lr(1), 0.5);
+  a.mutable_grad() = at::full({2}, 3.0, at::kDouble);
+  b.mutable_grad() = at::full({1}, 4.0, at::kDouble);  // global norm sqrt(9+9+16) = sqrt(34)
+  EXPECT_NEAR(setup.clip_gradients(0.0), std::sqrt(34.0), 1e-12);
+  EXPECT_NEAR(setup.clip_gradients(1.0), std::sqrt(34.0), 1e-12);
+  EXPECT_NEAR(at::cat({a.grad(), b.grad()}).norm().item<double>(), 1.0, 1e-6);
+}
 
 TEST(Metrics, KnownConfusionMatrix) {
   // Rows are true classes, columns predictions:

@@ -1,0 +1,84 @@
+#include "trainer/optimizer_setup.h"
+
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
+
+namespace da::trainer {
+namespace {
+
+template <class Options>
+std::unique_ptr<Options> group_options(const Options& defaults, double lr, double weight_decay) {
+  auto options = std::make_unique<Options>(defaults);
+  options->lr(lr);
+  options->weight_decay(weight_decay);
+  return options;
+}
+
+}  // namespace
+
+OptimizerSetup::OptimizerSetup(const config::OptimizerOptions& o, std::vector<torch::Tensor> model_params,
+                               const std::vector<methods::ParamGroup>& extra_groups)
+    : is_sgd_(o.name == "sgd") {
+  struct Group {
+    std::string name;
+    std::vector<torch::Tensor> params;
+    double lr, weight_decay;
+  };
+  std::vector<Group> groups{{"model", std::move(model_params), o.lr, o.weight_decay}};
+  for (const auto& g : extra_groups) {
+    groups.push_back({g.name, g.params, g.lr.value_or(o.lr), g.weight_decay.value_or(o.weight_decay)});
+  }
+  std::vector<torch::optim::OptimizerParamGroup> torch_groups;
+  if (is_sgd_) {
+    const auto defaults = torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov);
+    for (auto& g : groups) torch_groups.emplace_back(g.params, group_options(defaults, g.lr, g.weight_decay));
+    optimizer_ = std::make_unique<torch::optim::SGD>(torch_groups, defaults);
+  } else {
+    const auto defaults =
+        torch::optim::AdamWOptions(o.lr).betas({o.betas.at(0), o.betas.at(1)}).eps(o.eps).weight_decay(o.weight_decay);
+    for (auto& g : groups) torch_groups.emplace_back(g.params, group_options(defaults, g.lr, g.weight_decay));
+    optimizer_ = std::make_unique<torch::optim::AdamW>(torch_groups, defaults);
+  }
+  for (const auto& g : groups) {
+    names_.push_back(g.name);
+    base_lrs_.push_back(g.lr);
+  }
+}
+
+void OptimizerSetup::apply_schedule(const LrSchedule& schedule, std::int64_t step) {
+  const double factor = schedule.factor(step);
+  auto& groups = optimizer_->param_groups();
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    if (is_sgd_) {
+      static_cast<torch::optim::SGDOptions&>(groups[i].options()).lr(base_lrs_[i] * factor);
+    } else {
+      static_cast<torch::optim::AdamWOptions&>(groups[i].options()).lr(base_lrs_[i] * factor);
+    }
+  }
+}
+
+double OptimizerSetup::lr(std::size_t group) const {
+  const auto& options = optimizer_->param_groups().at(group).options();
+  return is_sgd_ ? static_cast<const torch::optim::SGDOptions&>(options).lr()
+                 : static_cast<const torch::optim::AdamWOptions&>(options).lr();
+}
+
+double OptimizerSetup::clip_gradients(double max_norm) {
+  std::vector<torch::Tensor> params;
+  for (const auto& g : optimizer_->param_groups()) {
+    for (const auto& p : g.params()) {
+      if (p.grad().defined()) params.push_back(p);
+    }
+  }
+  if (params.empty()) return 0.0;
+  if (max_norm <= 0) {
+    torch::NoGradGuard no_grad;
+    double sum = 0;
+    for (const auto& p : params) sum += p.grad().pow(2).sum().item<double>();
+    return std::sqrt(sum);
+  }
+  return torch::nn::utils::clip_grad_norm_(params, max_norm);
+}
+
+}  // namespace da::trainer
