@@ -1,0 +1,53 @@
+// Collectives on tensors, one implementation per backend: MPI for CPU
+// tensors (here), NCCL for CUDA tensors (built when NCCL is available), and
+// a local one for a world of one. The trainer and the methods see only this
+// interface, never mpi.h or nccl.h.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <string>
+
+namespace da::dist {
+
+enum class ReduceOp { kSum, kMin, kMax };
+
+// A collective in flight. wait() returns once the result is in the tensor,
+// or throws DistError on failure or when the collective timeout passes.
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;
+  // Non-blocking: true once complete (and lets MPI make progress).
+  virtual bool test() = 0;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string backend() const = 0;
+
+  // In-place reduction of a contiguous tensor across all ranks.
+  virtual std::unique_ptr<Work> all_reduce_async(at::Tensor& tensor, ReduceOp op) = 0;
+  void all_reduce(at::Tensor& tensor, ReduceOp op = ReduceOp::kSum) { all_reduce_async(tensor, op)->wait(); }
+
+  // In-place: every rank ends with root's values.
+  virtual void broadcast(at::Tensor& tensor, int root) = 0;
+  // Returns [size, ...tensor.sizes()], rank r's tensor at index r.
+  virtual at::Tensor all_gather(const at::Tensor& tensor) = 0;
+  virtual void barrier() = 0;
+};
+
+struct CommunicatorOptions {
+  std::string backend = "auto";  // auto | mpi (nccl: see nccl_communicator.h)
+  double timeout_s = 600.0;      // a collective not complete by then is an error
+};
+
+// The communicator for the current world (dist::world()): local for a world
+// of one, MPI otherwise. Throws DistError for a backend this build lacks.
+std::unique_ptr<Communicator> make_communicator(const CommunicatorOptions& options);
+
+}  // namespace da::dist

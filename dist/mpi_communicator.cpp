@@ -1,0 +1,123 @@
+#include "dist/mpi_communicator.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <limits>
+#include <thread>
+
+#include "dist/bootstrap.h"
+#include "dist/local_communicator.h"
+#include "dist/mpi_check.h"
+
+namespace da::dist {
+namespace {
+
+MPI_Datatype mpi_type(const at::Tensor& t) {
+  switch (t.scalar_type()) {
+    case at::kFloat: return MPI_FLOAT;
+    case at::kDouble: return MPI_DOUBLE;
+    case at::kLong: return MPI_INT64_T;
+    case at::kInt: return MPI_INT32_T;
+    case at::kByte: return MPI_UINT8_T;
+    default: throw DistError(std::string("no MPI type for tensors of ") + c10::toString(t.scalar_type()));
+  }
+}
+
+MPI_Op mpi_op(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum: return MPI_SUM;
+    case ReduceOp::kMin: return MPI_MIN;
+    case ReduceOp::kMax: return MPI_MAX;
+  }
+  return MPI_SUM;
+}
+
+void check_tensor(const at::Tensor& t, const char* what) {
+  if (!t.device().is_cpu()) throw DistError(std::string(what) + ": the MPI backend takes CPU tensors");
+  if (!t.is_contiguous()) throw DistError(std::string(what) + ": tensor must be contiguous");
+}
+
+int count_of(const at::Tensor& t) {
+  if (t.numel() > std::numeric_limits<int>::max()) throw DistError("tensor too large for one MPI call");
+  return static_cast<int>(t.numel());
+}
+
+class MpiWork : public Work {
+ public:
+  MpiWork(MPI_Request request, double timeout_s, at::Tensor keep_alive)
+      : request_(request), timeout_s_(timeout_s), tensor_(std::move(keep_alive)) {}
+  ~MpiWork() override {
+    // A Work dropped without wait() must not leave MPI writing into a freed
+    // tensor: complete it (errors are ignored here; wait() reports them).
+    if (request_ != MPI_REQUEST_NULL) MPI_Wait(&request_, MPI_STATUS_IGNORE);
+  }
+
+  bool test() override {
+    if (request_ == MPI_REQUEST_NULL) return true;
+    int done = 0;
+    DA_MPI_CHECK(MPI_Test(&request_, &done, MPI_STATUS_IGNORE));
+    return done != 0;
+  }
+
+  void wait() override {
+    const auto start = std::chrono::steady_clock::now();
+    while (!test()) {
+      const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (waited > timeout_s_) {
+        throw DistError("all_reduce of " + std::to_string(tensor_.numel()) + " values timed out after " +
+                        std::to_string(static_cast<int>(timeout_s_)) + " s on rank " +
+                        std::to_string(world().rank) + " (another rank failed or never reached it)");
+      }
+      std::this_thread::yield();
+    }
+  }
+
+ private:
+  MPI_Request request_;
+  double timeout_s_;
+  at::Tensor tensor_;
+};
+
+}  // namespace
+
+MpiCommunicator::MpiCommunicator(double timeout_s) : timeout_s_(timeout_s) {
+  DA_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
+  DA_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size_));
+}
+
+std::unique_ptr<Work> MpiCommunicator::all_reduce_async(at::Tensor& tensor, ReduceOp op) {
+  check_tensor(tensor, "all_reduce");
+  MPI_Request request = MPI_REQUEST_NULL;
+  DA_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, tensor.data_ptr(), count_of(tensor), mpi_type(tensor), mpi_op(op),
+                              MPI_COMM_WORLD, &request));
+  return std::make_unique<MpiWork>(request, timeout_s_, tensor);
+}
+
+void MpiCommunicator::broadcast(at::Tensor& tensor, int root) {
+  check_tensor(tensor, "broadcast");
+  DA_MPI_CHECK(MPI_Bcast(tensor.data_ptr(), count_of(tensor), mpi_type(tensor), root, MPI_COMM_WORLD));
+}
+
+at::Tensor MpiCommunicator::all_gather(const at::Tensor& tensor) {
+  const auto input = tensor.contiguous();
+  check_tensor(input, "all_gather");
+  std::vector<int64_t> shape{size_};
+  for (auto d : input.sizes()) shape.push_back(d);
+  auto output = at::empty(shape, input.options());
+  DA_MPI_CHECK(MPI_Allgather(input.data_ptr(), count_of(input), mpi_type(input), output.data_ptr(), count_of(input),
+                             mpi_type(input), MPI_COMM_WORLD));
+  return output;
+}
+
+void MpiCommunicator::barrier() { DA_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
+
+std::unique_ptr<Communicator> make_communicator(const CommunicatorOptions& options) {
+  if (options.backend != "auto" && options.backend != "mpi") {
+    throw DistError("dist.backend '" + options.backend + "' is not available in this build (CPU tensors use mpi)");
+  }
+  if (!world().uses_mpi) return std::make_unique<LocalCommunicator>();
+  return std::make_unique<MpiCommunicator>(options.timeout_s);
+}
+
+}  // namespace da::dist

@@ -1,0 +1,109 @@
+// The MPI communicator under mpirun -np 2: values of every collective for
+// every supported dtype, several all-reduces in flight at once, and errors.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <ATen/ATen.h>
+
+#include "dist/bootstrap.h"
+#include "dist/errors.h"
+#include "dist/local_communicator.h"
+#include "dist/mpi_communicator.h"
+
+namespace da::dist {
+namespace {
+
+int mpi_rank() {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
+
+TEST(MpiCommunicator, AllReduceSumMinMaxEveryDtype) {
+  MpiCommunicator comm(30);
+  ASSERT_EQ(comm.size(), 2);
+  const int r = comm.rank();
+  for (auto dtype : {at::kFloat, at::kDouble, at::kLong, at::kInt, at::kByte}) {
+    // rank 0: 1,2,3,4,5; rank 1: 11,12,13,14,15
+    auto base = at::arange(1, 6, at::kDouble) + 10 * r;
+    auto sum = base.to(dtype).clone();  // .to() of the same dtype would alias base
+    comm.all_reduce(sum, ReduceOp::kSum);
+    EXPECT_TRUE(at::equal(sum, (2 * at::arange(1, 6, at::kDouble) + 10).to(dtype))) << dtype;
+    auto mn = base.to(dtype).clone();
+    comm.all_reduce(mn, ReduceOp::kMin);
+    EXPECT_TRUE(at::equal(mn, at::arange(1, 6, at::kDouble).to(dtype))) << dtype;
+    auto mx = base.to(dtype).clone();
+    comm.all_reduce(mx, ReduceOp::kMax);
+    EXPECT_TRUE(at::equal(mx, (at::arange(1, 6, at::kDouble) + 10).to(dtype))) << dtype;
+  }
+}
+
+TEST(MpiCommunicator, SeveralAllReducesInFlight) {
+  MpiCommunicator comm(30);
+  std::vector<at::Tensor> tensors;
+  std::vector<std::unique_ptr<Work>> works;
+  for (int i = 0; i < 4; ++i) tensors.push_back(at::full({1000 * (i + 1)}, double(i + comm.rank()), at::kDouble));
+  for (auto& t : tensors) works.push_back(comm.all_reduce_async(t, ReduceOp::kSum));
+  for (int i = 3; i >= 0; --i) works[i]->wait();  // completion order does not matter
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(at::all(tensors[i].eq(2.0 * i + 1)).item<bool>()) << i;
+}
+
+TEST(MpiCommunicator, BroadcastAllGatherBarrier) {
+  MpiCommunicator comm(30);
+  auto t = at::full({2, 3}, float(comm.rank() + 1));
+  comm.broadcast(t, 1);
+  EXPECT_TRUE(at::all(t.eq(2.0f)).item<bool>());
+  const auto gathered = comm.all_gather(at::full({3}, int64_t(comm.rank() * 7), at::kLong));
+  ASSERT_EQ(gathered.sizes(), (std::vector<int64_t>{2, 3}));
+  EXPECT_TRUE(at::all(gathered[0].eq(0)).item<bool>());
+  EXPECT_TRUE(at::all(gathered[1].eq(7)).item<bool>());
+  comm.barrier();
+}
+
+TEST(MpiCommunicator, Errors) {
+  MpiCommunicator comm(30);
+  auto half = at::ones({4}, at::kHalf);
+  EXPECT_THROW(comm.all_reduce(half), DistError);
+  auto strided = at::ones({4, 4}).t();
+  try {
+    comm.all_reduce(strided);
+    FAIL() << "expected DistError";
+  } catch (const DistError& e) {
+    EXPECT_STREQ(e.what(), "all_reduce: tensor must be contiguous");
+  }
+}
+
+// A rank that never joins: the other's wait() ends with a timeout error that
+// names the collective, instead of hanging.
+TEST(MpiCommunicator, TimeoutInsteadOfHang) {
+  MpiCommunicator comm(1.0);
+  auto t = at::ones({8});
+  if (comm.rank() == 0) {
+    auto work = comm.all_reduce_async(t, ReduceOp::kSum);
+    try {
+      work->wait();
+      FAIL() << "expected a timeout";
+    } catch (const DistError& e) {
+      EXPECT_NE(std::string(e.what()).find("all_reduce of 8 values timed out after 1 s on rank 0"), std::string::npos)
+          << e.what();
+    }
+    // Rank 1 joins now, so the pending request completes and MPI stays usable.
+    MPI_Barrier(MPI_COMM_WORLD);
+  } else {
+    MPI_Barrier(MPI_COMM_WORLD);
+    comm.all_reduce(t);
+  }
+  EXPECT_EQ(mpi_rank(), comm.rank());
+}
+
+TEST(LocalCommunicator, IdentityInAWorldOfOne) {
+  LocalCommunicator comm;
+  auto t = at::arange(3, at::kFloat);
+  comm.all_reduce(t);
+  EXPECT_TRUE(at::equal(t, at::arange(3, at::kFloat)));
+  EXPECT_TRUE(at::equal(comm.all_gather(t), t.unsqueeze(0)));
+  EXPECT_THROW(comm.broadcast(t, 1), DistError);
+}
+
+}  // namespace
+}  // namespace da::dist
