@@ -1,0 +1,181 @@
+#include "dist/grad_reducer.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
+
+#include "dist/errors.h"
+
+namespace da::dist {
+
+// Shared with the hooks so that a hook firing after the reducer is gone does
+// nothing instead of touching freed memory.
+struct GradReducer::HookState {
+  GradReducer* reducer = nullptr;
+};
+
+class GradReducer::ReadyHook : public torch::autograd::FunctionPostHook {
+ public:
+  ReadyHook(std::shared_ptr<HookState> state, std::size_t param) : state_(std::move(state)), param_(param) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list&) override {
+    if (state_->reducer != nullptr) state_->reducer->mark_ready(param_);
+    return outputs;
+  }
+
+ private:
+  std::shared_ptr<HookState> state_;
+  std::size_t param_;
+};
+
+GradReducer::GradReducer(Communicator& comm, std::vector<std::pair<std::string, at::Tensor>> named_params,
+                         const ReducerOptions& options)
+    : comm_(comm), hook_state_(std::make_shared<HookState>()) {
+  hook_state_->reducer = this;
+  for (auto& [name, param] : named_params) {
+    if (!param.requires_grad()) continue;  // frozen: never synchronised
+    names_.push_back(name);
+    params_.push_back(param);
+  }
+  location_.resize(params_.size());
+  ready_.assign(params_.size(), false);
+
+  // Reverse order; a new bucket when the dtype changes or the cap is reached.
+  const auto cap_bytes = [&](std::size_t index) {
+    return static_cast<std::int64_t>((index == 0 ? options.first_bucket_mb : options.bucket_mb) * 1024 * 1024);
+  };
+  std::vector<std::vector<std::size_t>> groups;
+  std::int64_t bytes = 0;
+  for (std::size_t i = params_.size(); i-- > 0;) {
+    const auto& p = params_[i];
+    const std::int64_t size = p.numel() * static_cast<std::int64_t>(p.element_size());
+    const bool new_bucket = groups.empty() || bytes + size > cap_bytes(groups.size() - 1) ||
+                            params_[groups.back().front()].scalar_type() != p.scalar_type();
+    if (new_bucket) {
+      groups.emplace_back();
+      bytes = 0;
+    }
+    groups.back().push_back(i);
+    bytes += size;
+  }
+  for (const auto& group : groups) {
+    Bucket bucket;
+    std::int64_t offset = 0;
+    for (std::size_t param : group) {
+      location_[param] = {buckets_.size(), bucket.slots.size()};
+      bucket.slots.push_back({param, offset, params_[param].numel()});
+      offset += params_[param].numel();
+    }
+    bucket.flat = at::zeros({offset}, params_[group.front()].options().requires_grad(false));
+    buckets_.push_back(std::move(bucket));
+  }
+
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    auto accumulator = torch::autograd::impl::grad_accumulator(params_[i]);
+    hook_keys_.push_back(accumulator->add_post_hook(std::make_unique<ReadyHook>(hook_state_, i)));
+    accumulators_.push_back(std::move(accumulator));  // the parameter only holds a weak reference
+  }
+}
+
+GradReducer::~GradReducer() {
+  hook_state_->reducer = nullptr;
+  for (std::size_t i = 0; i < accumulators_.size(); ++i) accumulators_[i]->del_post_hook(hook_keys_[i]);
+  for (auto& bucket : buckets_) {
+    // Never leave a collective writing into a bucket being freed.
+    if (bucket.work) {
+      try {
+        bucket.work->wait();
+      } catch (const DistError&) {
+      }
+    }
+  }
+}
+
+void GradReducer::prepare_for_backward(bool sync) {
+  if (in_backward_ && sync_) throw DistError("prepare_for_backward called twice without finalize");
+  sync_ = sync;
+  in_backward_ = true;
+  std::fill(ready_.begin(), ready_.end(), false);
+  for (auto& bucket : buckets_) bucket.pending = bucket.slots.size();
+  next_to_launch_ = 0;
+}
+
+void GradReducer::mark_ready(std::size_t param) {
+  if (!in_backward_ || !sync_ || ready_[param]) return;
+  ready_[param] = true;
+  ever_used_.insert(param);
+  const auto [b, s] = location_[param];
+  auto& bucket = buckets_[b];
+  const auto& slot = bucket.slots[s];
+  bucket.flat.narrow(0, slot.offset, slot.numel).copy_(params_[param].grad().reshape({-1}));
+  --bucket.pending;
+  launch_ready_buckets();
+  // Open MPI progresses non-blocking collectives only inside MPI calls.
+  for (std::size_t i = 0; i < next_to_launch_; ++i) buckets_[i].work->test();
+}
+
+void GradReducer::launch_ready_buckets() {
+  while (next_to_launch_ < buckets_.size() && buckets_[next_to_launch_].pending == 0) launch(next_to_launch_++);
+}
+
+void GradReducer::launch(std::size_t index) { buckets_[index].work = comm_.all_reduce_async(buckets_[index].flat, ReduceOp::kSum); }
+
+void GradReducer::finalize() {
+  if (!in_backward_) throw DistError("finalize without prepare_for_backward");
+  in_backward_ = false;
+  if (!sync_) return;
+  // Parameters without a gradient this step contribute zeros.
+  for (auto& bucket : buckets_) {
+    for (const auto& slot : bucket.slots) {
+      if (!ready_[slot.param]) {
+        bucket.flat.narrow(0, slot.offset, slot.numel).zero_();
+      }
+    }
+    bucket.pending = 0;
+  }
+  launch_ready_buckets();
+  // Which parameters got a gradient anywhere decides between a defined
+  // (averaged) gradient and an undefined one, the same on every rank.
+  auto used = at::zeros({static_cast<std::int64_t>(params_.size())}, at::kInt);
+  auto* used_data = used.data_ptr<int>();
+  for (std::size_t i = 0; i < params_.size(); ++i) used_data[i] = ready_[i] ? 1 : 0;
+  comm_.all_reduce(used, ReduceOp::kMax);
+
+  const double scale = 1.0 / comm_.size();
+  for (auto& bucket : buckets_) {
+    bucket.work->wait();
+    bucket.work.reset();
+    bucket.flat.mul_(scale);
+    for (const auto& slot : bucket.slots) {
+      auto& param = params_[slot.param];
+      if (used_data[slot.param] == 0) continue;
+      const auto averaged = bucket.flat.narrow(0, slot.offset, slot.numel).view(param.sizes());
+      if (param.grad().defined()) {
+        param.mutable_grad().copy_(averaged);
+      } else {
+        param.mutable_grad() = averaged.clone();
+      }
+    }
+  }
+}
+
+std::vector<std::vector<std::string>> GradReducer::bucket_layout() const {
+  std::vector<std::vector<std::string>> layout;
+  for (const auto& bucket : buckets_) {
+    layout.emplace_back();
+    for (const auto& slot : bucket.slots) layout.back().push_back(names_[slot.param]);
+  }
+  return layout;
+}
+
+std::vector<std::string> GradReducer::take_unused_parameters() {
+  std::vector<std::string> unused;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (!ever_used_.count(i)) unused.push_back(names_[i]);
+  }
+  ever_used_.clear();
+  return unused;
+}
+
+}  // namespace da::dist

@@ -1,0 +1,99 @@
+// Gradient synchronisation in the spirit of PyTorch DDP's reducer.
+//
+// Parameters (of the model and of the methods' auxiliary nets) are packed in
+// reverse registration order — roughly the order backward produces their
+// gradients — into flat buckets: a small first bucket so communication
+// starts early, `bucket_mb` after that. A post-hook on each parameter's
+// gradient accumulator copies the finished gradient into its bucket; a full
+// bucket starts its asynchronous all-reduce at once, so communication
+// overlaps the rest of backward. Buckets always start in index order, so
+// every rank issues the same collectives in the same order.
+//
+// finalize() starts what is left (parameters that got no gradient this step
+// contribute zeros, consistently on every rank), waits for everything,
+// averages over the world and writes the result into each .grad. A
+// parameter that got no gradient on any rank keeps an undefined .grad, as in
+// a single process.
+//
+// Gradient accumulation: prepare_for_backward(false) for the micro-batches
+// that must not communicate (DDP's no_sync); the accumulated gradient is
+// reduced on the last one.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dist/communicator.h"
+
+namespace torch::autograd {
+struct Node;
+}
+
+namespace da::dist {
+
+struct ReducerOptions {
+  double bucket_mb = 25.0;
+  double first_bucket_mb = 1.0;
+};
+
+class GradReducer {
+ public:
+  GradReducer(Communicator& comm, std::vector<std::pair<std::string, at::Tensor>> named_params,
+              const ReducerOptions& options);
+  ~GradReducer();
+  GradReducer(const GradReducer&) = delete;
+  GradReducer& operator=(const GradReducer&) = delete;
+
+  // Before each backward. sync=false: this backward only accumulates locally.
+  void prepare_for_backward(bool sync = true);
+  // After backward, before the optimizer step (no-op after sync=false).
+  void finalize();
+
+  std::size_t num_buckets() const { return buckets_.size(); }
+  // Parameter names per bucket, for logs and tests.
+  std::vector<std::vector<std::string>> bucket_layout() const;
+  // Names of parameters that got no gradient on this rank in any step since
+  // the last call (e.g. once per epoch), then the record starts afresh.
+  std::vector<std::string> take_unused_parameters();
+
+ private:
+  struct Slot {
+    std::size_t param;
+    std::int64_t offset;
+    std::int64_t numel;
+  };
+  struct Bucket {
+    at::Tensor flat;
+    std::vector<Slot> slots;
+    std::size_t pending = 0;
+    std::unique_ptr<Work> work;
+  };
+  struct HookState;
+  class ReadyHook;
+
+  void mark_ready(std::size_t param);
+  void launch_ready_buckets();
+  void launch(std::size_t bucket);
+
+  Communicator& comm_;
+  std::vector<std::string> names_;
+  std::vector<at::Tensor> params_;
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
+  std::vector<std::uintptr_t> hook_keys_;
+  std::shared_ptr<HookState> hook_state_;
+  std::vector<Bucket> buckets_;
+  std::vector<std::pair<std::size_t, std::size_t>> location_;  // param -> (bucket, slot)
+  std::vector<bool> ready_;
+  std::size_t next_to_launch_ = 0;
+  bool sync_ = false;
+  bool in_backward_ = false;
+  std::set<std::size_t> ever_used_;
+};
+
+}  // namespace da::dist

@@ -1,0 +1,108 @@
+// The gradient reducer under mpirun -np 2: averaged gradients equal the mean
+// of the two ranks' local gradients (each rank computes both locally as the
+// reference), for several bucket layouts, parameters used twice in the graph,
+// parameters used on one rank only or on none, frozen parameters, and
+// accumulation over micro-batches.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <torch/nn/modules/linear.h>
+
+#include "dist/grad_reducer.h"
+#include "dist/mpi_communicator.h"
+
+namespace da::dist {
+namespace {
+
+struct Net {
+  torch::nn::Linear first{4, 3};
+  torch::nn::Linear second{3, 2};
+  at::Tensor only_on_rank1 = at::ones({2}, at::kDouble).requires_grad_();
+  at::Tensor never_used = at::ones({5}, at::kDouble).requires_grad_();
+  at::Tensor frozen = at::ones({3}, at::kDouble);
+
+  Net() {
+    first->to(at::kDouble);
+    second->to(at::kDouble);
+    at::NoGradGuard no_grad;
+    first->weight.copy_(at::sin(at::arange(12, at::kDouble)).reshape({3, 4}));
+    first->bias.copy_(at::cos(at::arange(3, at::kDouble)));
+    second->weight.copy_(at::sin(at::arange(6, at::kDouble) + 1.0).reshape({2, 3}));
+    second->bias.copy_(at::cos(at::arange(2, at::kDouble) + 2.0));
+  }
+
+  std::vector<std::pair<std::string, at::Tensor>> named() {
+    return {{"first.weight", first->weight}, {"first.bias", first->bias}, {"second.weight", second->weight},
+            {"second.bias", second->bias},  {"only_on_rank1", only_on_rank1}, {"never_used", never_used},
+            {"frozen", frozen}};
+  }
+  std::vector<at::Tensor> trainable() {
+    return {first->weight, first->bias, second->weight, second->bias, only_on_rank1};
+  }
+
+  // The first layer is applied twice (two inputs), so its accumulator sums
+  // two contributions before the reducer sees the gradient.
+  at::Tensor loss(int rank, int micro = 0) {
+    const auto x = at::sin(at::arange(8, at::kDouble) * (rank + 1.5) + micro).reshape({2, 4});
+    const auto y = at::cos(at::arange(8, at::kDouble) * (rank + 0.5) + micro).reshape({2, 4});
+    auto out = second(at::relu(first(x))) + second(at::tanh(first(y)));
+    auto loss = (out * out).mean() + (frozen.sum() * 0.1);
+    if (rank == 1) loss = loss + (only_on_rank1 * out.mean(0)).sum();
+    return loss;
+  }
+};
+
+// Local gradients of `rank`'s loss (micro-batches summed), no communication.
+std::vector<at::Tensor> local_grads(int rank, int micro_batches) {
+  Net net;
+  for (int m = 0; m < micro_batches; ++m) net.loss(rank, m).backward();
+  std::vector<at::Tensor> grads;
+  for (auto& p : net.trainable()) grads.push_back(p.grad().defined() ? p.grad().clone() : at::zeros_like(p));
+  return grads;
+}
+
+void check_reduced(double first_bucket_mb, double bucket_mb, int micro_batches) {
+  MpiCommunicator comm(60);
+  Net net;
+  GradReducer reducer(comm, net.named(), ReducerOptions{bucket_mb, first_bucket_mb});
+  for (int m = 0; m < micro_batches; ++m) {
+    reducer.prepare_for_backward(m == micro_batches - 1);
+    net.loss(comm.rank(), m).backward();
+    reducer.finalize();
+  }
+  const auto g0 = local_grads(0, micro_batches), g1 = local_grads(1, micro_batches);
+  const auto params = net.trainable();
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    ASSERT_TRUE(params[i].grad().defined()) << i;
+    EXPECT_TRUE(at::allclose(params[i].grad(), (g0[i] + g1[i]) / 2, 1e-12, 1e-14)) << "parameter " << i;
+  }
+  EXPECT_FALSE(net.never_used.grad().defined());  // unused on every rank: like one process
+  const auto unused = reducer.take_unused_parameters();
+  if (comm.rank() == 0) {
+    EXPECT_EQ(unused, (std::vector<std::string>{"only_on_rank1", "never_used"}));
+  } else {
+    EXPECT_EQ(unused, (std::vector<std::string>{"never_used"}));
+  }
+}
+
+TEST(GradReducer, OneBucketPerParameter) { check_reduced(1e-7, 1e-7, 1); }
+
+TEST(GradReducer, AllInOneBucket) { check_reduced(25, 25, 1); }
+
+TEST(GradReducer, MixedBucketsAndAccumulation) { check_reduced(1e-4, 2e-4, 3); }
+
+TEST(GradReducer, LayoutIsReverseOrderWithSmallFirstBucket) {
+  MpiCommunicator comm(60);
+  Net net;
+  // first bucket: 16 bytes (two doubles); later buckets: 100 bytes.
+  GradReducer reducer(comm, net.named(), ReducerOptions{100.0 / (1024 * 1024), 16.0 / (1024 * 1024)});
+  const auto layout = reducer.bucket_layout();
+  ASSERT_EQ(layout.size(), 4u);
+  EXPECT_EQ(layout[0], (std::vector<std::string>{"never_used"}));  // 40 bytes, alone over the 16-byte cap
+  EXPECT_EQ(layout[1], (std::vector<std::string>{"only_on_rank1", "second.bias", "second.weight"}));
+  EXPECT_EQ(layout[2], (std::vector<std::string>{"first.bias"}));
+  EXPECT_EQ(layout[3], (std::vector<std::string>{"first.weight"}));
+}
+
+}  // namespace
+}  // namespace da::dist
