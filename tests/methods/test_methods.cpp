@@ -14,35 +14,19 @@
 #include "methods/lambda_schedule.h"
 #include "methods/registry.h"
 #include "support/process.h"
+#include "support/python_reference.h"
 
 namespace da::methods {
 namespace {
 
-using Reference = std::map<std::string, std::vector<double>>;
-
-const Reference& reference() {
-  static const Reference values = [] {
-    const auto r = test::run_process("/usr/bin/python3", {test::source_path("tests/methods/make_method_reference.py")});
-    if (r.exit_code != 0) throw std::runtime_error("reference generator failed: " + r.err);
-    Reference out;
-    std::istringstream lines(r.out);
-    for (std::string line; std::getline(lines, line);) {
-      std::istringstream fields(line);
-      std::string name;
-      fields >> name;
-      for (double v; fields >> v;) out[name].push_back(v);
-    }
-    return out;
-  }();
+const test::Reference& reference() {
+  static const test::Reference values = test::run_reference_script("tests/methods/make_method_reference.py");
   return values;
 }
 
-torch::Tensor det(std::vector<std::int64_t> shape, double offset, double scale = 1.0) {
-  std::int64_t n = 1;
-  for (auto d : shape) n *= d;
-  return (scale * torch::sin(0.37 * torch::arange(n, torch::kDouble) + offset)).reshape(shape);
-}
+using test::det;
 
+// Deterministic weights, the same formula as set_params() in the generator.
 void set_params(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
   std::int64_t k = 0;
@@ -51,13 +35,8 @@ void set_params(torch::nn::Module& module) {
   }
 }
 
-void expect_close(const torch::Tensor& actual, const std::string& name, double tol = 1e-10) {
-  const auto& expected = reference().at(name);
-  const auto flat = actual.detach().to(torch::kDouble).contiguous().reshape({-1});
-  ASSERT_EQ(flat.numel(), static_cast<std::int64_t>(expected.size())) << name;
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    EXPECT_NEAR(flat[i].item<double>(), expected[i], tol * std::max(1.0, std::abs(expected[i]))) << name << "[" << i << "]";
-  }
+void expect_close(const at::Tensor& actual, const std::string& name, double tol = 1e-10) {
+  test::expect_close(actual, reference().at(name), name, tol);
 }
 
 Params params(std::map<std::string, std::string> values) { return Params(std::move(values), "domain_adaptation.method"); }

@@ -13,6 +13,7 @@
 #include "config/loader.h"
 #include "metrics/confusion_matrix.h"
 #include "support/process.h"
+#include "support/python_reference.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/method_setup.h"
 #include "trainer/optimizer_setup.h"
@@ -21,39 +22,15 @@
 namespace da {
 namespace {
 
-using Reference = std::map<std::string, std::vector<double>>;
-
-// Values from tests/trainer/make_trainer_reference.py (Debian's python3-torch).
-const Reference& reference() {
-  static const Reference values = [] {
-    const auto r = test::run_process("/usr/bin/python3", {test::source_path("tests/trainer/make_trainer_reference.py")});
-    if (r.exit_code != 0) throw std::runtime_error("reference generator failed: " + r.err);
-    Reference out;
-    std::istringstream lines(r.out);
-    for (std::string line; std::getline(lines, line);) {
-      std::istringstream fields(line);
-      std::string name;
-      fields >> name;
-      for (double v; fields >> v;) out[name].push_back(v);
-    }
-    return out;
-  }();
+const test::Reference& reference() {
+  static const test::Reference values = test::run_reference_script("tests/trainer/make_trainer_reference.py");
   return values;
 }
 
-at::Tensor det(std::vector<std::int64_t> shape, double offset, double scale = 1.0) {
-  std::int64_t n = 1;
-  for (auto d : shape) n *= d;
-  return (scale * at::sin(0.37 * at::arange(n, at::kDouble) + offset)).reshape(shape);
-}
+using test::det;
 
 void expect_close(const at::Tensor& actual, const std::string& name, double tol = 1e-10) {
-  const auto& expected = reference().at(name);
-  const auto flat = actual.detach().to(at::kDouble).contiguous().reshape({-1});
-  ASSERT_EQ(flat.numel(), static_cast<std::int64_t>(expected.size())) << name;
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    EXPECT_NEAR(flat[i].item<double>(), expected[i], tol * std::max(1.0, std::abs(expected[i]))) << name << "[" << i << "]";
-  }
+  test::expect_close(actual, reference().at(name), name, tol);
 }
 
 at::Tensor reference_masks() {
