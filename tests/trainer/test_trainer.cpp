@@ -14,6 +14,7 @@
 #include "metrics/confusion_matrix.h"
 #include "support/process.h"
 #include "support/python_reference.h"
+#include "trainer/loader_setup.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/method_setup.h"
 #include "trainer/optimizer_setup.h"
@@ -144,6 +145,49 @@ TEST(Metrics, FromLogitsAndAbsentClass) {
   EXPECT_DOUBLE_EQ(s.miou, 1.0 / 3.0);
   EXPECT_THROW(cm.add_predictions(at::zeros({1, 2}, at::kLong), at::full({1, 2}, 7, at::kLong), 255),
                std::out_of_range);
+}
+
+TEST(LoaderSetup, TrainingAndValidationOptionsFromConfig) {
+  const auto c = config::parse_config(R"(
+data:
+  batch_size: 6
+  val_batch_size: 16
+  workers: 3
+  prefetch: 4
+  remainder: drop
+  epoch_length: max
+  bad_values: skip
+  augmentation: {hflip: true, vflip: false, rot90: true, crop_size: 32}
+  normalize: {mode: config, mean: [1, 2], std: [3, 4]}
+)",
+                                      "l.yaml");
+  const auto train = trainer::loader_options(c.data, 7, trainer::LoaderRole::kTraining, false, 1, 4);
+  EXPECT_EQ(train.batch_size, 6);
+  EXPECT_EQ(train.workers, 3);
+  EXPECT_EQ(train.prefetch, 4);
+  EXPECT_EQ(train.seed, 7u);
+  EXPECT_TRUE(train.shuffle);
+  EXPECT_EQ(train.remainder, io::Remainder::kDrop);
+  EXPECT_EQ(train.rank, 1);
+  EXPECT_EQ(train.world_size, 4);
+  EXPECT_FALSE(train.load_masks);
+  EXPECT_TRUE(train.augmentation.hflip);
+  EXPECT_FALSE(train.augmentation.vflip);
+  EXPECT_TRUE(train.augmentation.rot90);
+  EXPECT_EQ(train.augmentation.crop_size, 32);
+  EXPECT_EQ(train.normalization.mode, io::NormalizationMode::kConfig);
+  EXPECT_EQ(train.normalization.std, (std::vector<double>{3, 4}));
+  EXPECT_TRUE(train.skip_non_finite);
+
+  const auto val = trainer::loader_options(c.data, 7, trainer::LoaderRole::kValidation, true, 1, 4);
+  EXPECT_EQ(val.batch_size, 16);
+  EXPECT_FALSE(val.shuffle);
+  EXPECT_EQ(val.remainder, io::Remainder::kWrap);  // validation never drops a tile
+  EXPECT_TRUE(val.load_masks);
+  EXPECT_FALSE(val.augmentation.hflip || val.augmentation.rot90);
+  EXPECT_EQ(val.augmentation.crop_size, 0);
+  EXPECT_EQ(trainer::epoch_length(c.data), io::EpochLength::kMax);
+  EXPECT_EQ(trainer::epoch_length(config::parse_config("", "d.yaml").data), io::EpochLength::kSource);
 }
 
 TEST(LrSchedule, Values) {
