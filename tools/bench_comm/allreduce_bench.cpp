@@ -1,0 +1,277 @@
+// All-reduce benchmark in the style of nccl-tests' all_reduce_perf: for each
+// message size (float32, sum, in place) the time per operation of our
+// communicator (da::dist::make_communicator, i.e. MpiCommunicator's
+// MPI_Iallreduce polled to completion) against a plain blocking
+// MPI_Allreduce on the same buffer, with algorithm and bus bandwidth:
+//
+//   algbw = bytes / time          busbw = algbw * 2 (n - 1) / n
+//
+// busbw is the rate each rank's link must sustain in a ring all-reduce, so it
+// is comparable across rank counts (nccl-tests, doc/PERFORMANCE.md).
+//
+// Every size is also a value check on every rank, for both implementations:
+// rank r fills element i with (r + 1) + (i % 7), and after one all-reduce
+// every element must equal n (n + 1) / 2 + n (i % 7) exactly. The timed
+// operations run on zeros (the only values an in-place sum leaves
+// unchanged, so repeated operations cannot overflow) and must leave zeros.
+// Any mismatch on any rank: the first one is printed and the exit status is 1.
+//
+//   mpirun -np 2 allreduce_bench [--min-bytes 1K] [--max-bytes 256M] [--factor 4]
+//                                [--iters N | --budget-bytes 1G] [--warmup 5]
+#include <mpi.h>
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dist/bootstrap.h"
+#include "dist/communicator.h"
+
+namespace {
+
+struct Options {
+  int64_t min_bytes = 1 << 10;
+  int64_t max_bytes = int64_t{256} << 20;
+  int64_t factor = 4;
+  int64_t iters = 0;                         // 0: scaled by size from budget_bytes
+  int64_t budget_bytes = int64_t{1} << 30;   // bytes reduced per size and implementation
+  int64_t min_iters = 5;
+  int64_t max_iters = 1000;
+  int64_t warmup = 5;
+  bool raw = true;
+  int inject_error_rank = -1;  // tests the check: this rank corrupts one reduced value
+};
+
+// "4096", "4K", "64M", "1G" (binary multiples).
+int64_t parse_size(const std::string& text, const char* flag) {
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || value < 0) throw std::invalid_argument(std::string(flag) + ": not a size: " + text);
+  double scale = 1;
+  const std::string suffix(end);
+  if (suffix == "K" || suffix == "k" || suffix == "KiB") scale = 1024.0;
+  else if (suffix == "M" || suffix == "MiB") scale = 1024.0 * 1024;
+  else if (suffix == "G" || suffix == "GiB") scale = 1024.0 * 1024 * 1024;
+  else if (!suffix.empty() && suffix != "B") throw std::invalid_argument(std::string(flag) + ": bad suffix: " + text);
+  return static_cast<int64_t>(value * scale);
+}
+
+int64_t parse_int(const std::string& text, const char* flag) {
+  char* end = nullptr;
+  const long long value = std::strtoll(text.c_str(), &end, 10);
+  if (end == text.c_str() || *end != '\0' || value < 0) {
+    throw std::invalid_argument(std::string(flag) + ": not a non-negative integer: " + text);
+  }
+  return value;
+}
+
+const char* kUsage =
+    "usage: mpirun -np N allreduce_bench [--min-bytes 1K] [--max-bytes 256M] [--factor 4]\n"
+    "                                    [--iters N | --budget-bytes 1G] [--min-iters 5] [--max-iters 1000]\n"
+    "                                    [--warmup 5] [--no-raw] [--inject-error RANK]\n"
+    "Sizes are float32 message sizes in bytes (suffixes K, M, G are binary). Without --iters the\n"
+    "number of timed iterations per size is budget-bytes / size, clamped to [min-iters, max-iters].\n"
+    "--inject-error RANK makes that rank corrupt one reduced value (to test the value check).\n";
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--min-bytes") o.min_bytes = parse_size(value(), "--min-bytes");
+    else if (arg == "--max-bytes") o.max_bytes = parse_size(value(), "--max-bytes");
+    else if (arg == "--factor") o.factor = parse_int(value(), "--factor");
+    else if (arg == "--iters") o.iters = parse_int(value(), "--iters");
+    else if (arg == "--budget-bytes") o.budget_bytes = parse_size(value(), "--budget-bytes");
+    else if (arg == "--min-iters") o.min_iters = parse_int(value(), "--min-iters");
+    else if (arg == "--max-iters") o.max_iters = parse_int(value(), "--max-iters");
+    else if (arg == "--warmup") o.warmup = parse_int(value(), "--warmup");
+    else if (arg == "--no-raw") o.raw = false;
+    else if (arg == "--inject-error") o.inject_error_rank = static_cast<int>(parse_int(value(), "--inject-error"));
+    else if (arg == "--help" || arg == "-h") throw std::invalid_argument("");
+    else throw std::invalid_argument("unknown argument: " + arg);
+  }
+  if (o.min_bytes < 4 || o.min_bytes % 4 != 0) throw std::invalid_argument("--min-bytes must be a positive multiple of 4");
+  if (o.max_bytes < o.min_bytes) throw std::invalid_argument("--max-bytes must be at least --min-bytes");
+  if (o.max_bytes / 4 > INT32_MAX) throw std::invalid_argument("--max-bytes: at most 2^31-1 floats per MPI call");
+  if (o.factor < 2) throw std::invalid_argument("--factor must be at least 2");
+  if (o.min_iters < 1 || o.max_iters < o.min_iters) throw std::invalid_argument("need 1 <= --min-iters <= --max-iters");
+  return o;
+}
+
+struct Result {
+  double seconds = 0;  // per operation, the slowest rank's average
+  bool ok = true;
+};
+
+class Bench {
+ public:
+  Bench(int rank, int size, bool inject_error) : rank_(rank), size_(size), inject_error_(inject_error) {}
+
+  // Fills, reduces once and checks every element; then times `iters`
+  // operations (after `warmup` untimed ones) on zeros and checks they stay zero.
+  Result run(const char* name, at::Tensor& buf, int64_t warmup, int64_t iters,
+             const std::function<void(at::Tensor&)>& all_reduce) {
+    Result result;
+    float* data = buf.data_ptr<float>();
+    const int64_t count = buf.numel();
+
+    for (int64_t i = 0; i < count; ++i) data[i] = static_cast<float>((rank_ + 1) + i % 7);
+    all_reduce(buf);
+    if (inject_error_) data[count - 1] += 1.0f;
+    const float base = static_cast<float>(size_) * (size_ + 1) / 2;
+    for (int64_t i = 0; i < count && result.ok; ++i) {
+      const float expected = base + static_cast<float>(size_ * (i % 7));
+      if (data[i] != expected) {
+        std::fprintf(stderr, "[rank %d] %s, %lld floats: element %lld is %g, expected %g\n", rank_, name,
+                     static_cast<long long>(count), static_cast<long long>(i), data[i], expected);
+        result.ok = false;
+      }
+    }
+
+    std::memset(data, 0, static_cast<size_t>(count) * sizeof(float));
+    for (int64_t i = 0; i < warmup; ++i) all_reduce(buf);
+    MPI_Barrier(MPI_COMM_WORLD);
+    const auto start = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < iters; ++i) all_reduce(buf);
+    const double local = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / iters;
+    MPI_Allreduce(&local, &result.seconds, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+
+    for (int64_t i = 0; i < count && result.ok; ++i) {
+      if (data[i] != 0.0f) {
+        std::fprintf(stderr, "[rank %d] %s, %lld floats: after the timed loop element %lld is %g, expected 0\n",
+                     rank_, name, static_cast<long long>(count), static_cast<long long>(i), data[i]);
+        result.ok = false;
+      }
+    }
+    return result;
+  }
+
+ private:
+  int rank_;
+  int size_;
+  bool inject_error_;
+};
+
+void check_mpi(int rc, const char* call) {
+  if (rc != MPI_SUCCESS) {
+    char text[MPI_MAX_ERROR_STRING] = {0};
+    int length = 0;
+    MPI_Error_string(rc, text, &length);
+    throw std::runtime_error(std::string(call) + " failed: " + std::string(text, length));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  try {
+    options = parse(argc, argv);
+  } catch (const std::invalid_argument& e) {
+    if (e.what()[0] != '\0') std::fprintf(stderr, "allreduce_bench: %s\n", e.what());
+    std::fputs(kUsage, e.what()[0] != '\0' ? stderr : stdout);
+    return e.what()[0] != '\0' ? 2 : 0;
+  }
+
+  // MPI is initialised here (not only by the Session) so that the raw
+  // MPI_Allreduce column also works for a process started without mpirun
+  // (an MPI singleton); the Session then uses the initialised MPI.
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  int status = 0;
+  try {
+    da::dist::Session session(&argc, &argv);
+    int rank = 0;
+    int size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    auto comm = da::dist::make_communicator(da::dist::CommunicatorOptions{});
+
+    const int64_t max_count = options.max_bytes / 4;
+    at::Tensor storage = at::empty({max_count}, at::kFloat);
+    storage.zero_();  // touch every page before timing
+    Bench bench(rank, size, options.inject_error_rank == rank);
+
+    const double bus_factor = 2.0 * (size - 1) / size;
+    if (rank == 0) {
+      std::printf("# all-reduce, float32, sum, in place; %d ranks; %s; communicator backend '%s'\n", size,
+                  da::dist::mpi_library_version().c_str(), comm->backend().c_str());
+      std::printf("# time: average per operation after warm-up, slowest rank; algbw = size / time; "
+                  "busbw = algbw * 2(n-1)/n; GB/s = 1e9 B/s\n");
+      std::printf("#%32s%s%s\n", "", "  ------ da::dist communicator -------",
+                  options.raw ? " -------- raw MPI_Allreduce --------" : "");
+      std::printf("#%12s %11s %6s %12s %10s %10s", "size(B)", "count", "iters", "time(us)", "algbw", "busbw");
+      if (options.raw) std::printf(" %12s %10s %10s", "time(us)", "algbw", "busbw");
+      std::printf("  %s\n", "check");
+    }
+
+    bool all_ok = true;
+    double sum_busbw_ours = 0;
+    double sum_busbw_raw = 0;
+    int sizes = 0;
+    for (int64_t bytes = options.min_bytes; bytes <= options.max_bytes; bytes *= options.factor) {
+      const int64_t count = bytes / 4;
+      int64_t iters = options.iters;
+      if (iters == 0) iters = std::clamp(options.budget_bytes / bytes, options.min_iters, options.max_iters);
+      const int64_t warmup = std::min(options.warmup, std::max<int64_t>(1, iters / 4));
+      at::Tensor buf = storage.narrow(0, 0, count);
+
+      Result ours = bench.run("da::dist all_reduce", buf, warmup, iters,
+                              [&](at::Tensor& t) { comm->all_reduce(t, da::dist::ReduceOp::kSum); });
+      Result raw;
+      if (options.raw) {
+        raw = bench.run("MPI_Allreduce", buf, warmup, iters, [&](at::Tensor& t) {
+          check_mpi(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), MPI_FLOAT, MPI_SUM,
+                                  MPI_COMM_WORLD),
+                    "MPI_Allreduce");
+        });
+      }
+      const int local_ok = ours.ok && raw.ok ? 1 : 0;
+      int every_ok = 0;
+      MPI_Allreduce(&local_ok, &every_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+      all_ok = all_ok && every_ok;
+
+      const double algbw_ours = bytes / ours.seconds / 1e9;
+      const double algbw_raw = options.raw ? bytes / raw.seconds / 1e9 : 0;
+      sum_busbw_ours += algbw_ours * bus_factor;
+      sum_busbw_raw += algbw_raw * bus_factor;
+      ++sizes;
+      if (rank == 0) {
+        std::printf(" %12lld %11lld %6lld %12.1f %10.3f %10.3f", static_cast<long long>(bytes),
+                    static_cast<long long>(count), static_cast<long long>(iters), ours.seconds * 1e6, algbw_ours,
+                    algbw_ours * bus_factor);
+        if (options.raw) std::printf(" %12.1f %10.3f %10.3f", raw.seconds * 1e6, algbw_raw, algbw_raw * bus_factor);
+        std::printf("  %s\n", every_ok ? "ok" : "FAILED");
+        std::fflush(stdout);
+      }
+    }
+    if (rank == 0) {
+      std::printf("# average busbw (GB/s): da::dist %.3f", sum_busbw_ours / sizes);
+      if (options.raw) std::printf(", raw MPI_Allreduce %.3f", sum_busbw_raw / sizes);
+      std::printf("\n# %s\n", all_ok ? "values correct on every rank"
+                                   : "values WRONG on at least one rank (see the messages above)");
+    }
+    status = all_ok ? 0 : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "allreduce_bench: %s\n", e.what());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  MPI_Finalize();
+  return status;
+}
