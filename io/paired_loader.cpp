@@ -1,5 +1,6 @@
 #include "io/paired_loader.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace da::io {
@@ -31,6 +32,18 @@ void PairedLoader::start_epoch(int64_t epoch) {
   TileLoader& follower = source_leads_ ? target_ : source_;
   leader.start_epoch(epoch);
   if (follower.epoch() < 0) follower.start_epoch(0);
+}
+
+void PairedLoader::resume(const PairedPosition& position) {
+  TileLoader& leader = source_leads_ ? source_ : target_;
+  TileLoader& follower = source_leads_ ? target_ : source_;
+  leader.start_epoch(position.epoch, position.step);
+  follower.start_epoch(position.cycling_epoch, position.cycling_batch);
+}
+
+PairedPosition PairedLoader::position() const {
+  const TileLoader& follower = source_leads_ ? target_ : source_;
+  return {leader().epoch(), leader().position(), std::max<int64_t>(follower.epoch(), 0), follower.position()};
 }
 
 Batch PairedLoader::next_cycling(TileLoader& loader) {

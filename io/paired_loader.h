@@ -26,6 +26,16 @@ enum class EpochLength {
   kMin,     // the shorter of the two (ties: source)
 };
 
+// Where a paired epoch stands, to resume it exactly (e.g. from a checkpoint):
+// the leading domain's epoch and batches taken, and the same for the cycling
+// domain, whose own epoch counter runs independently.
+struct PairedPosition {
+  int64_t epoch = 0;
+  int64_t step = 0;
+  int64_t cycling_epoch = 0;
+  int64_t cycling_batch = 0;
+};
+
 struct PairedBatch {
   Batch source;
   Batch target;
@@ -42,6 +52,9 @@ class PairedLoader {
   const TileLoader& target() const { return target_; }
 
   void start_epoch(int64_t epoch);
+  // Continues from `position` as if the pairs before it had been taken.
+  void resume(const PairedPosition& position);
+  PairedPosition position() const;
   // The next pair, or nullopt after steps_per_epoch() pairs (or before start_epoch).
   std::optional<PairedBatch> next();
 

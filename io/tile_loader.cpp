@@ -42,14 +42,18 @@ void TileLoader::stop_workers() {
   stopping_ = false;
 }
 
-void TileLoader::start_epoch(int64_t epoch) {
+void TileLoader::start_epoch(int64_t epoch, int64_t first_batch) {
+  if (first_batch < 0 || first_batch > batches_per_epoch_) {
+    throw std::invalid_argument("TileLoader::start_epoch: first batch " + std::to_string(first_batch) +
+                                " outside 0.." + std::to_string(batches_per_epoch_));
+  }
   stop_workers();
   epoch_ = epoch;
   epoch_tiles_ = shard_indices(
       num_tiles(), epoch, {options_.rank, options_.world_size, options_.seed, options_.shuffle, options_.remainder});
-  next_batch_ = 0;
+  next_batch_ = first_batch;
   failed_ = nullptr;
-  for (int w = 0; w < options_.workers; ++w) threads_.emplace_back(&TileLoader::work, this, w);
+  for (int w = 0; w < options_.workers; ++w) threads_.emplace_back(&TileLoader::work, this, w, first_batch);
 }
 
 std::vector<int64_t> TileLoader::batch_indices(int64_t b) const {
@@ -61,9 +65,11 @@ std::vector<int64_t> TileLoader::batch_indices(int64_t b) const {
   return indices;
 }
 
-void TileLoader::work(int worker) {
+void TileLoader::work(int worker, int64_t first) {
   const BatchReader& reader = *worker_readers_[worker];
-  for (int64_t b = worker; b < batches_per_epoch_; b += options_.workers) {
+  // Worker w owns the batches b with b % workers == w, from the epoch's first batch on.
+  const int64_t offset = ((worker - first) % options_.workers + options_.workers) % options_.workers;
+  for (int64_t b = first + offset; b < batches_per_epoch_; b += options_.workers) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
       changed_.wait(lock, [&] { return stopping_ || b < next_batch_ + options_.prefetch; });

@@ -46,12 +46,17 @@ class TileLoader {
   ~TileLoader();
 
   const ArchiveInfo& info() const { return reader_->archives().info(); }
+  const LoaderOptions& options() const { return options_; }
   int64_t num_tiles() const { return reader_->archives().size(); }
   int64_t batches_per_epoch() const { return batches_per_epoch_; }
 
-  // Starts (or restarts) `epoch`: abandons what is left of the current one.
-  void start_epoch(int64_t epoch);
+  // Starts (or restarts) `epoch` at batch `first_batch` (resuming mid-epoch:
+  // the batches are those the epoch would give from there): abandons what is
+  // left of the current one.
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
   int64_t epoch() const { return epoch_; }
+  // Batches of the current epoch returned so far (counting a resumed start).
+  int64_t position() const { return next_batch_; }
   // The epoch's next batch, or nullopt once all batches_per_epoch() were
   // returned (or before any start_epoch). Rethrows a worker's error (e.g. the
   // ArchiveError of a bad tile) when its batch is reached.
@@ -63,7 +68,7 @@ class TileLoader {
   // Global tile indices of batch `b` of the current epoch.
   std::vector<int64_t> batch_indices(int64_t b) const;
   void stop_workers();
-  void work(int worker);
+  void work(int worker, int64_t first);
 
   LoaderOptions options_;
   std::unique_ptr<BatchReader> reader_;                       // the calling thread's

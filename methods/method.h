@@ -75,6 +75,10 @@ class Method {
   // Feature taps this method needs from both domains' forward passes.
   virtual std::vector<std::string> feature_layers() const { return {}; }
   bool requires_features() const { return !feature_layers().empty(); }
+  // Whether compute_da_loss looks at the target batch at all; when no method
+  // of a run does, the trainer skips the target forward (source-only runs
+  // then train exactly like a plain supervised run, BatchNorm included).
+  virtual bool uses_target_batch() const { return true; }
   // Semi-supervised methods need the target masks loaded.
   virtual bool requires_target_labels() const { return false; }
 

@@ -1,6 +1,5 @@
 // The baseline: no adaptation. Its DA loss is zero and it needs nothing from
-// the target domain but the forward pass the trainer always makes for
-// validation statistics.
+// the target domain, so a source-only run makes no target forward.
 #pragma once
 
 #include "methods/method.h"
@@ -12,6 +11,7 @@ class SourceOnly : public Method {
  public:
   SourceOnly(Params& params, const ModelInfo& model);
   std::string name() const override { return "source_only"; }
+  bool uses_target_batch() const override { return false; }
   DaLossOutput compute_da_loss(const StepInputs& step) override;
 };
 

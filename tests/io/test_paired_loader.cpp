@@ -91,5 +91,43 @@ TEST_F(PairedLoaderTest, TargetLedEpochCyclesTheSource) {
   EXPECT_EQ(paired.source().epoch(), 0);
 }
 
+TEST_F(PairedLoaderTest, ResumeFromAPositionGivesTheSamePairs) {
+  source_options_.workers = 2;  // the resumed start must hand out batches in order with several workers
+  // The straight run: epochs 0 and 1 (5 steps each); remember where it stood after 7 pairs.
+  PairedLoader straight = make(EpochLength::kSource);
+  std::vector<PairedBatch> after;
+  PairedPosition position;
+  for (int64_t epoch = 0; epoch < 2; ++epoch) {
+    straight.start_epoch(epoch);
+    for (int64_t step = 0; step < 5; ++step) {
+      if (epoch == 1 && step == 2) position = straight.position();
+      std::optional<PairedBatch> pair = straight.next();
+      ASSERT_TRUE(pair.has_value());
+      if (epoch == 1 && step >= 2) after.push_back(std::move(*pair));
+    }
+  }
+  EXPECT_EQ(position.epoch, 1);
+  EXPECT_EQ(position.step, 2);
+  EXPECT_EQ(position.cycling_epoch, 3);  // 7 target batches taken from 2-batch epochs: epoch 3, batch 1
+  EXPECT_EQ(position.cycling_batch, 1);
+
+  PairedLoader resumed = make(EpochLength::kSource);
+  resumed.resume(position);
+  for (const PairedBatch& expected : after) {
+    std::optional<PairedBatch> pair = resumed.next();
+    ASSERT_TRUE(pair.has_value());
+    EXPECT_EQ(pair->source.indices, expected.source.indices);
+    EXPECT_TRUE(at::equal(pair->source.image, expected.source.image));
+    EXPECT_EQ(pair->target.indices, expected.target.indices);
+    EXPECT_TRUE(at::equal(pair->target.image, expected.target.image));
+  }
+  EXPECT_FALSE(resumed.next().has_value());
+}
+
+TEST_F(PairedLoaderTest, ResumeOutsideTheEpochIsRefused) {
+  PairedLoader paired = make(EpochLength::kSource);
+  EXPECT_THROW(paired.resume({0, 6, 0, 0}), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace da::io
