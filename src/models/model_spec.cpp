@@ -30,6 +30,7 @@ UnetArchitecture unet_architecture(const ModelSpec& spec) {
   }
   UnetArchitecture arch;
   arch.encoder.in_channels = spec.in_channels;
+  arch.encoder.domain_specific_bn = spec.domain_specific_bn;
   arch.encoder.planes = kTorchvisionPlanes;
   arch.decoder_channels = kSmpDecoderChannels;
   if (spec.encoder == "resnet18") {

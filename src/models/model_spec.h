@@ -14,6 +14,8 @@ struct ModelSpec {
   std::string encoder = "resnet34";  // one of known_encoders()
   int64_t in_channels = 3;           // input bands
   int64_t classes = 2;               // output channels of the logits
+  // Domain-specific BatchNorm: every BN layer has a source and a target branch (see segmentation_model.h).
+  bool domain_specific_bn = false;
 };
 
 // Encoder options and decoder widths behind an encoder name.

@@ -1,5 +1,7 @@
 #include "models/resnet_encoder.h"
 
+#include "models/domain_batch_norm.h"
+
 #include <stdexcept>
 #include <string>
 
@@ -15,44 +17,52 @@ torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride) 
 }
 
 // 1x1 convolution + BN when a block changes the shape of its input.
-torch::nn::Sequential make_downsample(int64_t in, int64_t out, int64_t stride) {
+torch::nn::Sequential make_downsample(int64_t in, int64_t out, int64_t stride, bool domain_specific_bn) {
   if (stride == 1 && in == out) return nullptr;
-  return torch::nn::Sequential(conv(in, out, 1, stride), torch::nn::BatchNorm2d(out));
+  torch::nn::Sequential downsample(conv(in, out, 1, stride));
+  downsample->push_back(make_batch_norm(out, domain_specific_bn));
+  return downsample;
+}
+
+// Registers `bn` under `name` in `module` and returns it.
+torch::nn::AnyModule register_bn(torch::nn::Module& module, const std::string& name, torch::nn::AnyModule bn) {
+  module.register_module(name, bn.ptr());
+  return bn;
 }
 
 }  // namespace
 
-BasicBlockImpl::BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride)
+BasicBlockImpl::BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride, bool domain_specific_bn)
     : conv1_(register_module("conv1", conv(in_planes, planes, 3, stride))),
-      bn1_(register_module("bn1", torch::nn::BatchNorm2d(planes))),
+      bn1_(register_bn(*this, "bn1", make_batch_norm(planes, domain_specific_bn))),
       conv2_(register_module("conv2", conv(planes, planes, 3, 1))),
-      bn2_(register_module("bn2", torch::nn::BatchNorm2d(planes))) {
-  auto downsample = make_downsample(in_planes, planes * kExpansion, stride);
+      bn2_(register_bn(*this, "bn2", make_batch_norm(planes, domain_specific_bn))) {
+  auto downsample = make_downsample(in_planes, planes * kExpansion, stride, domain_specific_bn);
   if (downsample) downsample_ = register_module("downsample", downsample);
 }
 
 at::Tensor BasicBlockImpl::forward(const at::Tensor& x) {
-  at::Tensor out = at::relu(bn1_(conv1_(x)));
-  out = bn2_(conv2_(out));
+  at::Tensor out = at::relu(bn1_.forward<at::Tensor>(conv1_(x)));
+  out = bn2_.forward<at::Tensor>(conv2_(out));
   out += downsample_ ? downsample_->forward(x) : x;
   return at::relu(out);
 }
 
-BottleneckImpl::BottleneckImpl(int64_t in_planes, int64_t planes, int64_t stride)
+BottleneckImpl::BottleneckImpl(int64_t in_planes, int64_t planes, int64_t stride, bool domain_specific_bn)
     : conv1_(register_module("conv1", conv(in_planes, planes, 1, 1))),
-      bn1_(register_module("bn1", torch::nn::BatchNorm2d(planes))),
+      bn1_(register_bn(*this, "bn1", make_batch_norm(planes, domain_specific_bn))),
       conv2_(register_module("conv2", conv(planes, planes, 3, stride))),
-      bn2_(register_module("bn2", torch::nn::BatchNorm2d(planes))),
+      bn2_(register_bn(*this, "bn2", make_batch_norm(planes, domain_specific_bn))),
       conv3_(register_module("conv3", conv(planes, planes * kExpansion, 1, 1))),
-      bn3_(register_module("bn3", torch::nn::BatchNorm2d(planes * kExpansion))) {
-  auto downsample = make_downsample(in_planes, planes * kExpansion, stride);
+      bn3_(register_bn(*this, "bn3", make_batch_norm(planes * kExpansion, domain_specific_bn))) {
+  auto downsample = make_downsample(in_planes, planes * kExpansion, stride, domain_specific_bn);
   if (downsample) downsample_ = register_module("downsample", downsample);
 }
 
 at::Tensor BottleneckImpl::forward(const at::Tensor& x) {
-  at::Tensor out = at::relu(bn1_(conv1_(x)));
-  out = at::relu(bn2_(conv2_(out)));
-  out = bn3_(conv3_(out));
+  at::Tensor out = at::relu(bn1_.forward<at::Tensor>(conv1_(x)));
+  out = at::relu(bn2_.forward<at::Tensor>(conv2_(out)));
+  out = bn3_.forward<at::Tensor>(conv3_(out));
   out += downsample_ ? downsample_->forward(x) : x;
   return at::relu(out);
 }
@@ -66,7 +76,7 @@ ResNetEncoderImpl::ResNetEncoderImpl(const ResNetEncoderOptions& options) : opti
   }
   in_planes_ = options_.planes[0];
   conv1_ = register_module("conv1", conv(options_.in_channels, in_planes_, 7, 2));
-  bn1_ = register_module("bn1", torch::nn::BatchNorm2d(in_planes_));
+  bn1_ = register_bn(*this, "bn1", make_batch_norm(in_planes_, options_.domain_specific_bn));
   channels_.stem = in_planes_;
   layer1_ = register_module("layer1", make_layer(options_.planes[0], options_.blocks_per_layer[0], 1));
   channels_.layer1 = in_planes_;
@@ -84,32 +94,31 @@ torch::nn::Sequential ResNetEncoderImpl::make_layer(int64_t planes, int64_t bloc
   for (int64_t i = 0; i < blocks; ++i) {
     const int64_t block_stride = i == 0 ? stride : 1;
     if (options_.block == BlockKind::kBasic) {
-      layer->push_back(BasicBlock(in_planes_, planes, block_stride));
+      layer->push_back(BasicBlock(in_planes_, planes, block_stride, options_.domain_specific_bn));
       in_planes_ = planes * BasicBlockImpl::kExpansion;
     } else {
-      layer->push_back(Bottleneck(in_planes_, planes, block_stride));
+      layer->push_back(Bottleneck(in_planes_, planes, block_stride, options_.domain_specific_bn));
       in_planes_ = planes * BottleneckImpl::kExpansion;
     }
   }
   return layer;
 }
 
-// torchvision's initialisation: He-normal (fan_out) convolutions, BN scale 1 and shift 0.
+// torchvision's initialisation: He-normal (fan_out) convolutions, BN scale 1 and shift 0 (both
+// branches of a DomainBatchNorm2d).
 void ResNetEncoderImpl::reset_parameters() {
   torch::NoGradGuard no_grad;
   for (auto& module : modules(/*include_self=*/false)) {
     if (auto* c = module->as<torch::nn::Conv2d>()) {
       torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
-    } else if (auto* b = module->as<torch::nn::BatchNorm2d>()) {
-      torch::nn::init::ones_(b->weight);
-      torch::nn::init::zeros_(b->bias);
     }
   }
+  init_batch_norms(*this);
 }
 
 EncoderFeatures ResNetEncoderImpl::forward(const at::Tensor& x) {
   EncoderFeatures f;
-  f.stem = at::relu(bn1_(conv1_(x)));
+  f.stem = at::relu(bn1_.forward<at::Tensor>(conv1_(x)));
   f.layer1 = layer1_->forward(at::max_pool2d(f.stem, {3, 3}, {2, 2}, {1, 1}));
   f.layer2 = layer2_->forward(f.layer1);
   f.layer3 = layer3_->forward(f.layer2);

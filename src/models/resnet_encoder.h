@@ -2,6 +2,10 @@
 // convolution of a Bottleneck) without avgpool and fc, with torchvision's
 // parameter names (conv1, bn1, layer1..layer4, downsample.0/.1) so that
 // torchvision and segmentation_models_pytorch weights load by name.
+//
+// With domain_specific_bn every BatchNorm2d is a DomainBatchNorm2d (see
+// models/domain_batch_norm.h): same names for the source branch, plus
+// "<bn>.target.*" for the target branch.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +14,7 @@
 #include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/any.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/pimpl.h>
@@ -24,6 +29,8 @@ struct ResNetEncoderOptions {
   // Planes of layer1..layer4; the stem has planes[0] channels (64 in torchvision).
   std::vector<int64_t> planes = {64, 128, 256, 512};
   int64_t in_channels = 3;
+  // Every BN layer a DomainBatchNorm2d (source + target branch) instead of a BatchNorm2d.
+  bool domain_specific_bn = false;
 };
 
 // Outputs of the stages the decoder uses, shallowest first.
@@ -47,14 +54,14 @@ struct EncoderChannels {
 class BasicBlockImpl : public torch::nn::Module {
  public:
   static constexpr int64_t kExpansion = 1;
-  BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride);
+  BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride, bool domain_specific_bn = false);
   at::Tensor forward(const at::Tensor& x);
 
  private:
   torch::nn::Conv2d conv1_{nullptr};
-  torch::nn::BatchNorm2d bn1_{nullptr};
+  torch::nn::AnyModule bn1_;  // BatchNorm2d or DomainBatchNorm2d
   torch::nn::Conv2d conv2_{nullptr};
-  torch::nn::BatchNorm2d bn2_{nullptr};
+  torch::nn::AnyModule bn2_;  // BatchNorm2d or DomainBatchNorm2d
   torch::nn::Sequential downsample_{nullptr};  // registered only when the shape changes
 };
 TORCH_MODULE(BasicBlock);
@@ -62,16 +69,16 @@ TORCH_MODULE(BasicBlock);
 class BottleneckImpl : public torch::nn::Module {
  public:
   static constexpr int64_t kExpansion = 4;
-  BottleneckImpl(int64_t in_planes, int64_t planes, int64_t stride);
+  BottleneckImpl(int64_t in_planes, int64_t planes, int64_t stride, bool domain_specific_bn = false);
   at::Tensor forward(const at::Tensor& x);
 
  private:
   torch::nn::Conv2d conv1_{nullptr};
-  torch::nn::BatchNorm2d bn1_{nullptr};
+  torch::nn::AnyModule bn1_;  // BatchNorm2d or DomainBatchNorm2d
   torch::nn::Conv2d conv2_{nullptr};
-  torch::nn::BatchNorm2d bn2_{nullptr};
+  torch::nn::AnyModule bn2_;  // BatchNorm2d or DomainBatchNorm2d
   torch::nn::Conv2d conv3_{nullptr};
-  torch::nn::BatchNorm2d bn3_{nullptr};
+  torch::nn::AnyModule bn3_;  // BatchNorm2d or DomainBatchNorm2d
   torch::nn::Sequential downsample_{nullptr};
 };
 TORCH_MODULE(Bottleneck);
@@ -90,7 +97,7 @@ class ResNetEncoderImpl : public torch::nn::Module {
   EncoderChannels channels_;
   int64_t in_planes_ = 0;  // channels entering the next layer while building
   torch::nn::Conv2d conv1_{nullptr};
-  torch::nn::BatchNorm2d bn1_{nullptr};
+  torch::nn::AnyModule bn1_;  // BatchNorm2d or DomainBatchNorm2d
   torch::nn::Sequential layer1_{nullptr};
   torch::nn::Sequential layer2_{nullptr};
   torch::nn::Sequential layer3_{nullptr};

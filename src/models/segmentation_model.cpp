@@ -26,7 +26,8 @@ SegmentationModelImpl::SegmentationModelImpl(const ModelSpec& spec) : spec_(spec
   const EncoderChannels& ch = encoder_->channels();
   // Skips for the blocks, deepest first; the last block has none.
   const std::vector<int64_t> skip_channels = {ch.layer3, ch.layer2, ch.layer1, ch.stem, 0};
-  decoder_ = register_module("decoder", UnetDecoder(ch.layer4, skip_channels, arch.decoder_channels));
+  decoder_ = register_module("decoder", UnetDecoder(ch.layer4, skip_channels, arch.decoder_channels,
+                                                    spec.domain_specific_bn));
   auto head = torch::nn::Conv2d(torch::nn::Conv2dOptions(arch.decoder_channels.back(), spec.classes, 3).padding(1));
   {
     // smp's initialize_head: Xavier-uniform weight, zero bias.
@@ -47,6 +48,14 @@ SegmentationModelImpl::SegmentationModelImpl(const ModelSpec& spec) : spec_(spec
     feature_names_.push_back(name);
     feature_channels_[name] = decoder_->block_channels(i);
   }
+  for (auto& module : modules(/*include_self=*/false)) {
+    if (module->as<DomainBatchNorm2d>()) domain_bns_.emplace_back(std::dynamic_pointer_cast<DomainBatchNorm2dImpl>(module));
+  }
+}
+
+void SegmentationModelImpl::set_domain(Domain domain) {
+  domain_ = domain;
+  for (auto& bn : domain_bns_) bn->set_domain(domain);
 }
 
 void SegmentationModelImpl::check_feature_name(const std::string& name) const {
@@ -90,5 +99,7 @@ SegmentationOutput SegmentationModelImpl::forward(const at::Tensor& x, const std
 }
 
 SegmentationModel make_segmentation_model(const ModelSpec& spec) { return SegmentationModel(spec); }
+
+void copy_source_bn_to_target(SegmentationModelImpl& model) { copy_source_bn_to_target_in(model); }
 
 }  // namespace da::models

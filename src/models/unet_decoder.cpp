@@ -1,5 +1,7 @@
 #include "models/unet_decoder.h"
 
+#include "models/domain_batch_norm.h"
+
 #include <stdexcept>
 #include <string>
 
@@ -14,16 +16,19 @@ namespace da::models {
 namespace {
 
 // smp's Conv2dReLU with batch norm: conv (no bias), BN, ReLU as indices 0, 1, 2.
-torch::nn::Sequential conv_bn_relu(int64_t in, int64_t out) {
-  return torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1).bias(false)),
-                               torch::nn::BatchNorm2d(out), torch::nn::ReLU(torch::nn::ReLUOptions(true)));
+torch::nn::Sequential conv_bn_relu(int64_t in, int64_t out, bool domain_specific_bn) {
+  torch::nn::Sequential seq(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1).bias(false)));
+  seq->push_back(make_batch_norm(out, domain_specific_bn));
+  seq->push_back(torch::nn::ReLU(torch::nn::ReLUOptions(true)));
+  return seq;
 }
 
 }  // namespace
 
-DecoderBlockImpl::DecoderBlockImpl(int64_t in_channels, int64_t skip_channels, int64_t out_channels)
-    : conv1_(register_module("conv1", conv_bn_relu(in_channels + skip_channels, out_channels))),
-      conv2_(register_module("conv2", conv_bn_relu(out_channels, out_channels))) {}
+DecoderBlockImpl::DecoderBlockImpl(int64_t in_channels, int64_t skip_channels, int64_t out_channels,
+                                   bool domain_specific_bn)
+    : conv1_(register_module("conv1", conv_bn_relu(in_channels + skip_channels, out_channels, domain_specific_bn))),
+      conv2_(register_module("conv2", conv_bn_relu(out_channels, out_channels, domain_specific_bn))) {}
 
 at::Tensor DecoderBlockImpl::forward(const at::Tensor& x, const at::Tensor& skip) {
   at::Tensor out = at::upsample_nearest2d(x, {x.size(2) * 2, x.size(3) * 2});
@@ -32,7 +37,7 @@ at::Tensor DecoderBlockImpl::forward(const at::Tensor& x, const at::Tensor& skip
 }
 
 UnetDecoderImpl::UnetDecoderImpl(int64_t head_channels, const std::vector<int64_t>& skip_channels,
-                                 const std::vector<int64_t>& decoder_channels)
+                                 const std::vector<int64_t>& decoder_channels, bool domain_specific_bn)
     : decoder_channels_(decoder_channels) {
   if (skip_channels.size() != decoder_channels.size() || decoder_channels.empty()) {
     throw std::invalid_argument("UnetDecoder: need one skip channel count per decoder block, got " +
@@ -42,20 +47,19 @@ UnetDecoderImpl::UnetDecoderImpl(int64_t head_channels, const std::vector<int64_
   module_list_ = register_module("blocks", torch::nn::ModuleList());
   int64_t in_channels = head_channels;
   for (size_t i = 0; i < decoder_channels.size(); ++i) {
-    blocks_.push_back(DecoderBlock(in_channels, skip_channels[i], decoder_channels[i]));
+    blocks_.push_back(DecoderBlock(in_channels, skip_channels[i], decoder_channels[i], domain_specific_bn));
     module_list_->push_back(blocks_.back());
     in_channels = decoder_channels[i];
   }
-  // smp's initialize_decoder: He-uniform (fan_in) convolutions, BN scale 1 and shift 0.
+  // smp's initialize_decoder: He-uniform (fan_in) convolutions, BN scale 1 and shift 0 (both branches of a
+  // DomainBatchNorm2d).
   torch::NoGradGuard no_grad;
   for (auto& module : modules(/*include_self=*/false)) {
     if (auto* c = module->as<torch::nn::Conv2d>()) {
       torch::nn::init::kaiming_uniform_(c->weight, 0.0, torch::kFanIn, torch::kReLU);
-    } else if (auto* b = module->as<torch::nn::BatchNorm2d>()) {
-      torch::nn::init::ones_(b->weight);
-      torch::nn::init::zeros_(b->bias);
     }
   }
+  init_batch_norms(*this);
 }
 
 std::vector<at::Tensor> UnetDecoderImpl::forward(const at::Tensor& head, const std::vector<at::Tensor>& skips) {

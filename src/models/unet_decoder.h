@@ -2,7 +2,9 @@
 // no attention): each block upsamples x2 (nearest), concatenates the skip
 // feature when there is one, then applies conv3x3-BN-ReLU twice. Parameter
 // names follow smp: blocks.N.conv1.0 (conv, no bias), blocks.N.conv1.1 (BN),
-// blocks.N.conv2.0, blocks.N.conv2.1.
+// blocks.N.conv2.0, blocks.N.conv2.1. With domain_specific_bn the BNs are
+// DomainBatchNorm2d (models/domain_batch_norm.h): the target branch adds
+// blocks.N.conv1.1.target.* and blocks.N.conv2.1.target.*.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +20,7 @@ namespace da::models {
 
 class DecoderBlockImpl : public torch::nn::Module {
  public:
-  DecoderBlockImpl(int64_t in_channels, int64_t skip_channels, int64_t out_channels);
+  DecoderBlockImpl(int64_t in_channels, int64_t skip_channels, int64_t out_channels, bool domain_specific_bn = false);
   // `skip` may be undefined (the last block has none).
   at::Tensor forward(const at::Tensor& x, const at::Tensor& skip);
 
@@ -33,8 +35,9 @@ class UnetDecoderImpl : public torch::nn::Module {
   // `head_channels`: channels of the deepest encoder feature (the decoder input);
   // `skip_channels`: channels of the skip feature for each block, deepest first (0: no skip);
   // `decoder_channels`: output channels of each block. Both lists have one entry per block.
+  // `domain_specific_bn`: DomainBatchNorm2d instead of BatchNorm2d.
   UnetDecoderImpl(int64_t head_channels, const std::vector<int64_t>& skip_channels,
-                  const std::vector<int64_t>& decoder_channels);
+                  const std::vector<int64_t>& decoder_channels, bool domain_specific_bn = false);
 
   // Runs every block; `skips` holds one tensor per block (undefined for none).
   // Returns the output of each block, first block first.

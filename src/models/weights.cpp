@@ -1,5 +1,7 @@
 #include "models/weights.h"
 
+#include "models/domain_batch_norm.h"
+
 #include <algorithm>
 #include <fstream>
 #include <iterator>
@@ -34,6 +36,23 @@ std::map<std::string, at::Tensor> model_entries(torch::nn::Module& model) {
   for (const auto& item : model.named_parameters(/*recurse=*/true)) entries[item.key()] = item.value();
   for (const auto& item : model.named_buffers(/*recurse=*/true)) entries[item.key()] = item.value();
   return entries;
+}
+
+// For every DomainBatchNorm2d of `model`: "<bn>.target." -> "<bn>." (prefixes of the full dotted names).
+std::map<std::string, std::string> dsbn_target_prefixes(torch::nn::Module& model) {
+  std::map<std::string, std::string> prefixes;
+  for (const auto& item : model.named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
+    if (item.value()->as<DomainBatchNorm2d>()) prefixes[item.key() + ".target."] = item.key() + ".";
+  }
+  return prefixes;
+}
+
+// The source-branch key for a DSBN target-branch key ("" when `key` is not one).
+std::string dsbn_source_key(const std::map<std::string, std::string>& prefixes, const std::string& key) {
+  for (const auto& [target, source] : prefixes) {
+    if (starts_with(key, target)) return source + key.substr(target.size());
+  }
+  return "";
 }
 
 }  // namespace
@@ -95,8 +114,18 @@ LoadReport load_state_dict(torch::nn::Module& model, const StateDict& state, con
     }
     copies.emplace_back(it->second, tensor);
   }
+  const std::map<std::string, std::string> dsbn_prefixes =
+      options.dsbn_target_from_source ? dsbn_target_prefixes(model) : std::map<std::string, std::string>{};
+  std::vector<std::pair<at::Tensor, at::Tensor>> fills;  // (target branch, source branch), after `copies`
   for (const auto& [key, tensor] : entries) {
-    if (starts_with(key, options.prefix) && !seen.count(key)) report.missing.push_back(key);
+    if (!starts_with(key, options.prefix) || seen.count(key)) continue;
+    const std::string source_key = dsbn_source_key(dsbn_prefixes, key);
+    if (!source_key.empty() && entries.count(source_key)) {
+      report.target_from_source.push_back(key);
+      fills.emplace_back(tensor, entries.at(source_key));
+    } else {
+      report.missing.push_back(key);
+    }
   }
 
   std::string problems;
@@ -107,6 +136,7 @@ LoadReport load_state_dict(torch::nn::Module& model, const StateDict& state, con
 
   torch::NoGradGuard no_grad;
   for (auto& [destination, source] : copies) destination.copy_(source);
+  for (auto& [destination, source] : fills) destination.copy_(source);
   return report;
 }
 

@@ -28,6 +28,13 @@ struct LoadOptions {
   std::string prefix;
   // File keys starting with one of these are skipped (e.g. "fc." of a torchvision ResNet).
   std::vector<std::string> ignored_prefixes;
+  // Warm start of a domain-specific-BN model (see segmentation_model.h) from a plain checkpoint: the target
+  // branch entries of every DomainBatchNorm2d ("<bn>.target.weight", ".bias", ".running_mean",
+  // ".running_var", ".num_batches_tracked") that the file lacks are not missing (even when strict) but are
+  // filled, after loading, from the same BN's source entry ("<bn>.weight", ...); they are listed in
+  // LoadReport::target_from_source. Target entries the file has are loaded as usual. No effect on a model
+  // without DomainBatchNorm2d layers. Off: a DSBN model needs its ".target." entries like any other.
+  bool dsbn_target_from_source = false;
 };
 
 // Options for loading a torchvision ResNet state_dict into the encoder of a SegmentationModel.
@@ -36,6 +43,8 @@ LoadOptions torchvision_encoder_options();
 struct LoadReport {
   std::vector<std::string> missing;     // model keys with no entry in the file (sorted)
   std::vector<std::string> unexpected;  // file keys (prefixed) the model does not have (sorted)
+  // With dsbn_target_from_source: target-branch keys filled from their source branch (sorted).
+  std::vector<std::string> target_from_source;
 };
 
 // Reads a dict of tensors saved by Python's torch.save (see the note above). Throws std::runtime_error
