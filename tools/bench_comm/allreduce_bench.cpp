@@ -2,7 +2,8 @@
 // message size (float32, sum, in place) the time per operation of our
 // communicator (da::dist::make_communicator, i.e. MpiCommunicator's
 // MPI_Iallreduce polled to completion) against a plain blocking
-// MPI_Allreduce on the same buffer, with algorithm and bus bandwidth:
+// MPI_Allreduce and against MPI_Iallreduce + MPI_Wait on the same buffer,
+// with algorithm and bus bandwidth:
 //
 //   algbw = bytes / time          busbw = algbw * 2 (n - 1) / n
 //
@@ -82,6 +83,7 @@ const char* kUsage =
     "                                    [--warmup 5] [--no-raw] [--inject-error RANK]\n"
     "Sizes are float32 message sizes in bytes (suffixes K, M, G are binary). Without --iters the\n"
     "number of timed iterations per size is budget-bytes / size, clamped to [min-iters, max-iters].\n"
+    "--no-raw times only the communicator (not MPI_Allreduce and MPI_Iallreduce+MPI_Wait).\n"
     "--inject-error RANK makes that rank corrupt one reduced value (to test the value check).\n";
 
 Options parse(int argc, char** argv) {
@@ -207,22 +209,49 @@ int main(int argc, char** argv) {
     storage.zero_();  // touch every page before timing
     Bench bench(rank, size, options.inject_error_rank == rank);
 
+    // The implementations timed on the same buffer, in this order: ours, the
+    // blocking MPI_Allreduce a hand-written MPI program would call, and the
+    // same non-blocking MPI_Iallreduce ours issues but finished by MPI_Wait
+    // (separates the cost of Open MPI's non-blocking algorithm from the cost
+    // of our MPI_Test polling).
+    struct Impl {
+      const char* title;
+      const char* name;
+      std::function<void(at::Tensor&)> all_reduce;
+      double sum_busbw = 0;
+    };
+    std::vector<Impl> impls;
+    impls.push_back({"da::dist communicator", "da::dist all_reduce",
+                     [&](at::Tensor& t) { comm->all_reduce(t, da::dist::ReduceOp::kSum); }});
+    if (options.raw) {
+      impls.push_back({"MPI_Allreduce", "MPI_Allreduce", [](at::Tensor& t) {
+                         check_mpi(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), MPI_FLOAT,
+                                                 MPI_SUM, MPI_COMM_WORLD),
+                                   "MPI_Allreduce");
+                       }});
+      impls.push_back({"MPI_Iallreduce+Wait", "MPI_Iallreduce+MPI_Wait", [](at::Tensor& t) {
+                         MPI_Request request = MPI_REQUEST_NULL;
+                         check_mpi(MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), MPI_FLOAT,
+                                                  MPI_SUM, MPI_COMM_WORLD, &request),
+                                   "MPI_Iallreduce");
+                         check_mpi(MPI_Wait(&request, MPI_STATUS_IGNORE), "MPI_Wait");
+                       }});
+    }
+
     const double bus_factor = 2.0 * (size - 1) / size;
     if (rank == 0) {
       std::printf("# all-reduce, float32, sum, in place; %d ranks; %s; communicator backend '%s'\n", size,
                   da::dist::mpi_library_version().c_str(), comm->backend().c_str());
       std::printf("# time: average per operation after warm-up, slowest rank; algbw = size / time; "
                   "busbw = algbw * 2(n-1)/n; GB/s = 1e9 B/s\n");
-      std::printf("#%32s%s%s\n", "", "  ------ da::dist communicator -------",
-                  options.raw ? " -------- raw MPI_Allreduce --------" : "");
-      std::printf("#%12s %11s %6s %12s %10s %10s", "size(B)", "count", "iters", "time(us)", "algbw", "busbw");
-      if (options.raw) std::printf(" %12s %10s %10s", "time(us)", "algbw", "busbw");
+      std::printf("#%29s", "");
+      for (const auto& impl : impls) std::printf(" %-29s", (std::string("--- ") + impl.title + " ").c_str());
+      std::printf("\n#%11s %10s %6s", "size(B)", "count", "iters");
+      for (size_t i = 0; i < impls.size(); ++i) std::printf(" %10s %8s %9s", "time(us)", "algbw", "busbw");
       std::printf("  %s\n", "check");
     }
 
     bool all_ok = true;
-    double sum_busbw_ours = 0;
-    double sum_busbw_raw = 0;
     int sizes = 0;
     for (int64_t bytes = options.min_bytes; bytes <= options.max_bytes; bytes *= options.factor) {
       const int64_t count = bytes / 4;
@@ -231,38 +260,35 @@ int main(int argc, char** argv) {
       const int64_t warmup = std::min(options.warmup, std::max<int64_t>(1, iters / 4));
       at::Tensor buf = storage.narrow(0, 0, count);
 
-      Result ours = bench.run("da::dist all_reduce", buf, warmup, iters,
-                              [&](at::Tensor& t) { comm->all_reduce(t, da::dist::ReduceOp::kSum); });
-      Result raw;
-      if (options.raw) {
-        raw = bench.run("MPI_Allreduce", buf, warmup, iters, [&](at::Tensor& t) {
-          check_mpi(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), MPI_FLOAT, MPI_SUM,
-                                  MPI_COMM_WORLD),
-                    "MPI_Allreduce");
-        });
+      std::vector<Result> results;
+      int local_ok = 1;
+      for (auto& impl : impls) {
+        results.push_back(bench.run(impl.name, buf, warmup, iters, impl.all_reduce));
+        local_ok = local_ok && results.back().ok;
       }
-      const int local_ok = ours.ok && raw.ok ? 1 : 0;
       int every_ok = 0;
       MPI_Allreduce(&local_ok, &every_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
       all_ok = all_ok && every_ok;
-
-      const double algbw_ours = bytes / ours.seconds / 1e9;
-      const double algbw_raw = options.raw ? bytes / raw.seconds / 1e9 : 0;
-      sum_busbw_ours += algbw_ours * bus_factor;
-      sum_busbw_raw += algbw_raw * bus_factor;
       ++sizes;
       if (rank == 0) {
-        std::printf(" %12lld %11lld %6lld %12.1f %10.3f %10.3f", static_cast<long long>(bytes),
-                    static_cast<long long>(count), static_cast<long long>(iters), ours.seconds * 1e6, algbw_ours,
-                    algbw_ours * bus_factor);
-        if (options.raw) std::printf(" %12.1f %10.3f %10.3f", raw.seconds * 1e6, algbw_raw, algbw_raw * bus_factor);
+        std::printf(" %11lld %10lld %6lld", static_cast<long long>(bytes), static_cast<long long>(count),
+                    static_cast<long long>(iters));
+      }
+      for (size_t i = 0; i < impls.size(); ++i) {
+        const double algbw = bytes / results[i].seconds / 1e9;
+        impls[i].sum_busbw += algbw * bus_factor;
+        if (rank == 0) std::printf(" %10.1f %8.3f %9.3f", results[i].seconds * 1e6, algbw, algbw * bus_factor);
+      }
+      if (rank == 0) {
         std::printf("  %s\n", every_ok ? "ok" : "FAILED");
         std::fflush(stdout);
       }
     }
     if (rank == 0) {
-      std::printf("# average busbw (GB/s): da::dist %.3f", sum_busbw_ours / sizes);
-      if (options.raw) std::printf(", raw MPI_Allreduce %.3f", sum_busbw_raw / sizes);
+      std::printf("# average busbw (GB/s):");
+      for (size_t i = 0; i < impls.size(); ++i) {
+        std::printf("%s %s %.3f", i == 0 ? "" : ",", impls[i].title, impls[i].sum_busbw / sizes);
+      }
       std::printf("\n# %s\n", all_ok ? "values correct on every rank"
                                    : "values WRONG on at least one rank (see the messages above)");
     }
