@@ -9,6 +9,9 @@
 #include "cli/version.h"
 #include "config/errors.h"
 #include "config/loader.h"
+#include "inference/evaluate.h"
+#include "inference/predict.h"
+#include "io/atomic_file.h"
 #include "log/logging.h"
 #include "run/run_directory.h"
 
@@ -32,6 +35,36 @@ int train(const Arguments& args, config::Config& config, const dist::WorldInfo& 
   return 1;
 }
 
+// predict / evaluate: rank 0 does the whole job; other ranks of an mpirun
+// have nothing to do and exit 0.
+int run_inference(const Arguments& args, const dist::WorldInfo& world) {
+  if (world.rank != 0) return 0;
+  log::init(world.rank, args.log_level.empty() ? "info" : args.log_level);
+  const models::Domain domain = inference::parse_domain(args.domain);
+  if (args.command == "predict") {
+    inference::PredictOptions options;
+    options.checkpoint = args.checkpoint_path;
+    options.inputs = args.inputs;
+    options.output = args.output_path;
+    options.probabilities = args.probabilities;
+    options.geotiff_dir = args.geotiff_dir;
+    options.domain = domain;
+    options.batch_size = args.batch_size;
+    inference::predict(options);
+  } else {
+    inference::EvaluateOptions options;
+    options.checkpoint = args.checkpoint_path;
+    options.inputs = args.inputs;
+    options.domain = domain;
+    options.batch_size = args.batch_size;
+    const inference::Evaluation evaluation = inference::evaluate(options);
+    std::cout << inference::scores_table(evaluation) << std::flush;
+    if (!args.json_path.empty()) io::write_file_atomically(args.json_path, inference::scores_json(evaluation));
+  }
+  log::flush();
+  return 0;
+}
+
 }  // namespace
 
 int run_app(int argc, char** argv, const dist::WorldInfo& world) {
@@ -50,6 +83,7 @@ int run_app(int argc, char** argv, const dist::WorldInfo& world) {
       if (speaks) print_config_keys();
       return 0;
     }
+    if (args.command == "predict" || args.command == "evaluate") return run_inference(args, world);
     config::Config config = config::load_config(args.config_path, args.overrides);
     if (!args.log_level.empty()) config.logging.level = args.log_level;
     if (args.print_config) {

@@ -1,23 +1,125 @@
 #include "cli/arguments.h"
 
+#include <algorithm>
+#include <exception>
+
 #include "config/errors.h"
 #include "config/suggest.h"
 
 namespace da::cli {
 namespace {
 
-const std::vector<std::string> kOptions = {"--config", "--set",      "--print-config", "--resume", "--log-level",
-                                           "--version", "--help",    "--help-config"};
-const std::vector<std::string> kCommands = {"train"};
+const std::vector<std::string> kOptions = {"--config",    "--set",     "--print-config", "--resume",
+                                           "--log-level", "--version", "--help",         "--help-config"};
+const std::vector<std::string> kCommands = {"train", "predict", "evaluate"};
+const std::vector<std::string> kPredictOptions = {"--checkpoint",    "--input",     "--output",
+                                                  "--probabilities", "--geotiff",   "--domain",
+                                                  "--batch-size",    "--log-level", "--help"};
+const std::vector<std::string> kEvaluateOptions = {"--checkpoint", "--input",     "--domain", "--json",
+                                                   "--batch-size", "--log-level", "--help"};
+const std::vector<std::string> kDomains = {"source", "target"};
 const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error"};
+
+void check_log_level(const std::string& level) {
+  bool known = false;
+  for (const auto& l : kLogLevels) known = known || l == level;
+  if (!known) {
+    throw config::UsageError("--log-level: unknown level '" + level + "', valid levels are " +
+                             config::quoted_list(kLogLevels));
+  }
+}
+
+// predict / evaluate: argv[i..] are options of `args.command`.
+void parse_inference_arguments(Arguments& args, int argc, char** argv, int i) {
+  using config::UsageError;
+  const bool predict = args.command == "predict";
+  const std::vector<std::string>& known = predict ? kPredictOptions : kEvaluateOptions;
+  for (; i < argc; ++i) {
+    std::string option = argv[i];
+    std::string value;
+    bool inline_value = false;
+    if (const auto eq = option.find('='); option.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = option.substr(eq + 1);
+      option = option.substr(0, eq);
+      inline_value = true;
+    }
+    const bool allowed = std::find(known.begin(), known.end(), option) != known.end() || option == "-h";
+    if (!allowed) {
+      std::string msg = "unknown option '" + option + "' for " + args.command;
+      const std::string near = config::closest_match(option, known);
+      if (!near.empty()) msg += ", did you mean '" + near + "'?";
+      throw UsageError(msg + " (see --help)");
+    }
+    auto take_value = [&]() {
+      if (inline_value) return value;
+      if (i + 1 >= argc) throw UsageError(option + " needs a value");
+      return std::string(argv[++i]);
+    };
+    if (option == "--checkpoint") {
+      args.checkpoint_path = take_value();
+    } else if (option == "--input") {
+      // One or more archives: every following argument up to the next option.
+      const std::size_t before = args.inputs.size();
+      if (inline_value) {
+        args.inputs.push_back(value);
+      } else {
+        while (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) args.inputs.emplace_back(argv[++i]);
+      }
+      if (args.inputs.size() == before || args.inputs.back().empty()) {
+        throw UsageError("--input needs at least one archive");
+      }
+    } else if (option == "--output") {
+      args.output_path = take_value();
+    } else if (option == "--probabilities") {
+      if (inline_value) throw UsageError("--probabilities takes no value");
+      args.probabilities = true;
+    } else if (option == "--geotiff") {
+      args.geotiff_dir = take_value();
+    } else if (option == "--json") {
+      args.json_path = take_value();
+    } else if (option == "--domain") {
+      args.domain = take_value();
+      if (std::find(kDomains.begin(), kDomains.end(), args.domain) == kDomains.end()) {
+        throw UsageError("--domain: unknown domain '" + args.domain + "', valid domains are " +
+                         config::quoted_list(kDomains));
+      }
+    } else if (option == "--batch-size") {
+      const std::string text = take_value();
+      std::size_t used = 0;
+      long long n = 0;
+      try {
+        n = std::stoll(text, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != text.size() || n < 1)
+        throw UsageError("--batch-size: expected a positive integer, got '" + text + "'");
+      args.batch_size = n;
+    } else if (option == "--log-level") {
+      args.log_level = take_value();
+      check_log_level(args.log_level);
+    } else {  // --help, -h
+      args.help = true;
+    }
+  }
+  if (args.help) return;
+  if (args.checkpoint_path.empty()) throw UsageError(args.command + ": --checkpoint CKPT is required (see --help)");
+  if (args.inputs.empty()) throw UsageError(args.command + ": --input ARCHIVE... is required (see --help)");
+  if (predict && args.output_path.empty()) throw UsageError("predict: --output OUT.h5 is required (see --help)");
+}
 
 }  // namespace
 
 std::string usage_text() {
   return "usage: da_dist [train] --config FILE [--set KEY=VALUE]... [--print-config]\n"
          "               [--resume CHECKPOINT] [--log-level LEVEL] [--version] [--help]\n"
+         "       da_dist predict --checkpoint CKPT --input ARCHIVE... --output OUT.h5 [--probabilities]\n"
+         "               [--geotiff DIR] [--domain source|target] [--batch-size N] [--log-level LEVEL]\n"
+         "       da_dist evaluate --checkpoint CKPT --input ARCHIVE... [--domain source|target] [--json FILE]\n"
+         "               [--batch-size N] [--log-level LEVEL]\n"
          "\n"
-         "Trains a segmentation model with domain adaptation, data-parallel under mpirun.\n"
+         "Trains a segmentation model with domain adaptation, data-parallel under mpirun;\n"
+         "predicts class masks for a tile archive, or evaluates a checkpoint on a labelled one.\n"
          "\n"
          "options:\n"
          "  --config FILE        YAML configuration (may `include:` a base file)\n"
@@ -30,6 +132,16 @@ std::string usage_text() {
          "  --version            print the versions of da_dist and its libraries\n"
          "  --help               this text\n"
          "\n"
+         "predict / evaluate (rank 0 does the work; other ranks of an mpirun exit 0):\n"
+         "  --checkpoint CKPT    a training checkpoint (model weights and the configuration it was trained with)\n"
+         "  --input ARCHIVE...   tile archives (files or globs, shards of one set)\n"
+         "  --output OUT.h5      predict: archive with the predicted classes as /masks (written atomically)\n"
+         "  --probabilities      predict: also /probabilities [N,K,H,W] float32 (softmax)\n"
+         "  --geotiff DIR        predict: one LZW GeoTIFF of classes per tile that has a geotransform\n"
+         "  --domain D           BatchNorm branch of a bn_mode: dsbn model (default target; no effect otherwise)\n"
+         "  --batch-size N       tiles per forward pass (default: the checkpoint's validation batch size)\n"
+         "  --json FILE          evaluate: also write the metrics as JSON\n"
+         "\n"
          "exit status: 0 success, 2 usage or configuration error, 1 runtime failure\n";
 }
 
@@ -39,13 +151,17 @@ Arguments parse_arguments(int argc, char** argv) {
   int i = 1;
   if (i < argc && argv[i][0] != '-') {
     args.command = argv[i];
-    if (args.command != "train") {
+    if (std::find(kCommands.begin(), kCommands.end(), args.command) == kCommands.end()) {
       std::string msg = "unknown command '" + args.command + "'";
       const std::string near = config::closest_match(args.command, kCommands);
       msg += near.empty() ? "; commands are " + config::quoted_list(kCommands) : ", did you mean '" + near + "'?";
       throw UsageError(msg);
     }
     ++i;
+  }
+  if (args.command != "train") {
+    parse_inference_arguments(args, argc, argv, i);
+    return args;
   }
   for (; i < argc; ++i) {
     std::string option = argv[i];
@@ -69,12 +185,7 @@ Arguments parse_arguments(int argc, char** argv) {
       args.resume_path = take_value("--resume");
     } else if (option == "--log-level") {
       args.log_level = take_value("--log-level");
-      bool known = false;
-      for (const auto& l : kLogLevels) known = known || l == args.log_level;
-      if (!known) {
-        throw UsageError("--log-level: unknown level '" + args.log_level + "', valid levels are " +
-                         config::quoted_list(kLogLevels));
-      }
+      check_log_level(args.log_level);
     } else if (option == "--print-config") {
       args.print_config = true;
     } else if (option == "--help" || option == "-h") {

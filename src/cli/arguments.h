@@ -1,13 +1,14 @@
 // The da_dist command line.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace da::cli {
 
 struct Arguments {
-  std::string command = "train";  // train (more commands come with later features)
+  std::string command = "train";  // train, predict or evaluate
   std::string config_path;
   std::vector<std::string> overrides;  // --set KEY=VALUE, in order
   std::string resume_path;
@@ -16,10 +17,21 @@ struct Arguments {
   bool help = false;
   bool help_config = false;
   bool version = false;
+
+  // predict / evaluate
+  std::string checkpoint_path;      // --checkpoint
+  std::vector<std::string> inputs;  // --input ARCHIVE... (files or globs, one tile set)
+  std::string output_path;          // --output (predict)
+  bool probabilities = false;       // --probabilities (predict)
+  std::string geotiff_dir;          // --geotiff DIR (predict)
+  std::string domain = "target";    // --domain source|target: the DSBN branch
+  std::int64_t batch_size = 0;      // --batch-size (0: the checkpoint's validation batch size)
+  std::string json_path;            // --json FILE (evaluate)
 };
 
 // Parses argv. Throws config::UsageError with one line for unknown options,
-// missing values, or a missing --config.
+// missing values, a missing --config (train), or a missing --checkpoint,
+// --input or --output (predict, evaluate).
 Arguments parse_arguments(int argc, char** argv);
 
 // The text of --help.
