@@ -1,0 +1,75 @@
+// `loader`: epochs of io::TileLoader over one archive, as the trainer would
+// run them (shuffled, batches of --batch, --workers background threads,
+// dtype normalisation, no augmentation, no masks), then one more untimed
+// epoch that recovers every raw value of band 0 from the normalised batches
+// and prints their sum, to compare with h5py's and the generator's.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "io/pixel_type.h"
+#include "io/tile_loader.h"
+#include "tools/bench/bench_common.h"
+
+namespace da::bench {
+
+int run_loader(const Args& args) {
+  if (args.positional().size() != 1) throw UsageError("loader needs one FILE");
+  const std::string path = args.positional()[0];
+  io::LoaderOptions options;
+  options.batch_size = args.integer("batch", 16, 1, 4096);
+  options.workers = static_cast<int>(args.integer("workers", 1, 0, 64));
+  options.prefetch = static_cast<int>(args.integer("prefetch", 4, 1, 1024));
+  options.seed = 1;
+  options.shuffle = true;
+  options.remainder = io::Remainder::kWrap;
+  options.load_masks = false;
+  options.normalization.mode = io::NormalizationMode::kDtype;
+  const int repeat = static_cast<int>(args.integer("repeat", 3, 1, 100));
+  // Intra-op threads of ATen (the normalisation arithmetic, at::stack). One
+  // by default: the workers are the parallelism, and this machine has 2 cores.
+  const int threads = static_cast<int>(args.integer("threads", 1, 1, 64));
+  at::set_num_threads(threads);
+
+  io::TileLoader loader(options, {path});
+  const io::ArchiveInfo& info = loader.info();
+  const double tile_mb = info.channels() * info.height * info.width * io::pixel_size(info.pixel_type) / kMiB;
+  Timings timings;
+  int64_t tiles = 0;
+  for (int epoch = 0; epoch < repeat; ++epoch) {
+    tiles = 0;
+    const double start = now_s(), cpu_start = cpu_s();
+    loader.start_epoch(epoch);
+    while (std::optional<io::Batch> batch = loader.next()) tiles += batch->image.size(0);
+    timings.seconds.push_back(now_s() - start);
+    timings.cpu.push_back(cpu_s() - cpu_start);
+  }
+
+  // Value check (untimed): band 0's raw values, back from value / range.
+  const double range = info.pixel_type == io::PixelType::kUint8    ? 255.0
+                       : info.pixel_type == io::PixelType::kUint16 ? 65535.0
+                                                                   : 1.0;
+  int64_t checksum = 0;
+  int64_t checked = 0;
+  loader.start_epoch(repeat);
+  while (std::optional<io::Batch> batch = loader.next()) {
+    const at::Tensor band = batch->image.select(1, 0).contiguous();
+    const float* values = band.data_ptr<float>();
+    for (int64_t i = 0; i < band.numel(); ++i) checksum += std::llround(values[i] * range);
+    checked += band.size(0);
+  }
+  std::printf(
+      "RESULT kind=loader file=%s workers=%d batch=%lld prefetch=%d intraop_threads=%d tiles=%lld repeat=%d "
+      "best_s=%.4f median_s=%.4f tiles_per_s=%.1f mb_per_s=%.1f median_tiles_per_s=%.1f cpu_per_wall=%.2f "
+      "checked_tiles=%lld checksum=%lld\n",
+      path.c_str(), options.workers, static_cast<long long>(options.batch_size), options.prefetch,
+      at::get_num_threads(), static_cast<long long>(tiles), repeat, timings.best(), timings.median(),
+      tiles / timings.best(), tiles * tile_mb / timings.best(), tiles / timings.median(), timings.cpu_per_wall(),
+      static_cast<long long>(checked), static_cast<long long>(checksum));
+  return 0;
+}
+
+}  // namespace da::bench
