@@ -9,11 +9,13 @@
 #include "cli/version.h"
 #include "config/errors.h"
 #include "config/loader.h"
+#include "dist/communicator.h"
 #include "inference/evaluate.h"
 #include "inference/predict.h"
 #include "io/atomic_file.h"
 #include "log/logging.h"
 #include "run/run_directory.h"
+#include "trainer/trainer.h"
 
 namespace da::cli {
 namespace {
@@ -30,9 +32,11 @@ int train(const Arguments& args, config::Config& config, const dist::WorldInfo& 
   dist::barrier();  // the directory exists before any rank opens its log file
   log::add_run_file(run::run_directory(config), world.rank);
   spdlog::info("da_dist {} ranks, run directory {}", world.size, run::run_directory(config));
-  if (!args.resume_path.empty()) spdlog::info("resuming from {}", args.resume_path);
-  spdlog::error("training is not available in this build: the trainer has not been built yet");
-  return 1;
+  const auto comm = dist::make_communicator({config.dist.backend, config.dist.timeout_s});
+  trainer::Trainer trainer(config, config::to_yaml(config), *comm, world, run::run_directory(config));
+  const int status = trainer.fit(args.resume_path);
+  log::flush();
+  return status;
 }
 
 // predict / evaluate: rank 0 does the whole job; other ranks of an mpirun

@@ -120,6 +120,7 @@ struct ModelOptions {
   std::int64_t in_channels = 0;
   std::int64_t classes = 0;
   std::string bn_mode = "joint";
+  bool freeze_bn = false;
   std::string weights;
   bool weights_strict = true;
 
@@ -131,6 +132,8 @@ struct ModelOptions {
     v.integer("classes", classes, "output classes (0: from the archives)", at_least(0));
     v.choice("bn_mode", bn_mode, {"joint", "separate", "dsbn"},
              "BatchNorm statistics across domains: one joint batch, separate forwards, or domain-specific BN");
+    v.flag("freeze_bn", freeze_bn,
+           "keep BatchNorm in eval mode while training: running statistics used and not updated (small batches)");
     v.text("weights", weights, "state_dict file (torch.save) to initialise the model from");
     v.flag("weights_strict", weights_strict, "fail on missing or unexpected keys in weights");
   }

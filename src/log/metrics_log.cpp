@@ -1,0 +1,65 @@
+#include "log/metrics_log.h"
+
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+
+#include "log/tensorboard_writer.h"
+
+namespace da::log {
+namespace {
+
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_number(double value) {
+  if (!std::isfinite(value)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", value);
+  return buf;
+}
+
+}  // namespace
+
+std::string metrics_json(const std::string& kind, std::int64_t epoch, std::int64_t step,
+                         const std::map<std::string, double>& values) {
+  std::string line = "{\"kind\": " + json_string(kind) + ", \"epoch\": " + std::to_string(epoch) +
+                     ", \"step\": " + std::to_string(step);
+  for (const auto& [key, value] : values) line += ", " + json_string(key) + ": " + json_number(value);
+  return line + "}";
+}
+
+MetricsLog::MetricsLog(const std::string& run_dir, bool tensorboard)
+    : jsonl_(run_dir + "/metrics.jsonl", std::ios::app) {
+  if (!jsonl_) throw std::runtime_error("cannot open " + run_dir + "/metrics.jsonl for writing");
+  if (tensorboard) tensorboard_ = std::make_unique<TensorBoardWriter>(run_dir + "/tensorboard");
+}
+
+MetricsLog::~MetricsLog() = default;
+
+void MetricsLog::write(const std::string& kind, std::int64_t epoch, std::int64_t step,
+                       const std::map<std::string, double>& values) {
+  jsonl_ << metrics_json(kind, epoch, step, values) << '\n';
+  jsonl_.flush();
+  if (tensorboard_) {
+    const std::string prefix = kind == "step" ? "train/" : "";
+    for (const auto& [key, value] : values) tensorboard_->add_scalar(prefix + key, value, step);
+    tensorboard_->flush();
+  }
+}
+
+}  // namespace da::log

@@ -1,0 +1,44 @@
+#include "trainer/device_setup.h"
+
+#include <ATen/Parallel.h>
+#include <spdlog/spdlog.h>
+#include <torch/cuda.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <thread>
+
+namespace da::trainer {
+
+ComputeSetup setup_compute(const config::RunOptions& run, const dist::WorldInfo& world) {
+  ComputeSetup setup;
+  const bool cuda = torch::cuda::is_available();
+  if (run.device == "cuda" && !cuda) {
+    throw std::runtime_error("run.device is cuda but this build or machine has no CUDA device");
+  }
+  if (cuda && run.device != "cpu") {
+    const auto gpus = static_cast<int>(torch::cuda::device_count());
+    if (world.local_rank >= gpus) {
+      throw std::runtime_error("local rank " + std::to_string(world.local_rank) + " has no GPU: this node has " +
+                               std::to_string(gpus) + " GPU(s) for " + std::to_string(world.local_size) +
+                               " local ranks (start at most one rank per GPU)");
+    }
+    setup.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(world.local_rank));
+  }
+
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  setup.threads = run.threads > 0 ? static_cast<int>(run.threads) : std::max(1, cores / std::max(1, world.local_size));
+  at::set_num_threads(setup.threads);
+
+  if (run.precision != "fp32") {
+    if (setup.device.is_cuda()) {
+      setup.autocast = run.precision == "bf16" ? c10::kBFloat16 : c10::kHalf;
+      setup.loss_scaling = run.precision == "fp16";
+    } else {
+      spdlog::warn("run.precision {} is ignored on the CPU: training in fp32", run.precision);
+    }
+  }
+  return setup;
+}
+
+}  // namespace da::trainer

@@ -1,0 +1,31 @@
+// Where a rank computes: the device (one GPU per local rank), its intra-op
+// threads, and the autocast precision that device supports.
+#pragma once
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <optional>
+#include <string>
+
+#include "config/options.h"
+#include "dist/bootstrap.h"
+
+namespace da::trainer {
+
+struct ComputeSetup {
+  c10::Device device = c10::Device(c10::kCPU);
+  int threads = 1;
+  // Autocast dtype (bf16/fp16) on CUDA; nullopt for fp32 and on the CPU.
+  std::optional<c10::ScalarType> autocast;
+  bool loss_scaling = false;  // fp16 needs a dynamic loss scale
+};
+
+// run.device auto: cuda:<local_rank> when CUDA is available, else the CPU.
+// Throws std::runtime_error when cuda is asked for and missing, or when the
+// node has fewer GPUs than local ranks. Sets at::set_num_threads: run.threads,
+// or (0) the node's cores divided by the ranks on it, at least 1. Precision
+// other than fp32 on the CPU is ignored with a warning.
+ComputeSetup setup_compute(const config::RunOptions& run, const dist::WorldInfo& world);
+
+}  // namespace da::trainer

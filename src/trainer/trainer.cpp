@@ -1,0 +1,454 @@
+#include "trainer/trainer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+#include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
+#include <torch/csrc/autograd/grad_mode.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <utility>
+
+#include "callbacks/da_monitor.h"
+#include "config/errors.h"
+#include "callbacks/early_stopping.h"
+#include "callbacks/model_checkpoint.h"
+#include "dist/replica_check.h"
+#include "io/archive_set.h"
+#include "metrics/confusion_matrix.h"
+#include "models/domain_batch_norm.h"
+#include "models/weights.h"
+#include "trainer/loader_setup.h"
+#include "trainer/model_setup.h"
+#include "trainer/preemption.h"
+#include "trainer/validation.h"
+
+namespace da::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string describe(const at::Tensor& t) {
+  std::string shape;
+  for (const auto d : t.sizes()) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
+  return std::string(c10::toString(t.scalar_type())) + " [" + shape + "]";
+}
+
+io::Batch to_device(io::Batch batch, c10::Device device) {
+  if (device.is_cpu()) return batch;
+  batch.image = batch.image.to(device, /*non_blocking=*/true);
+  if (batch.mask.defined()) batch.mask = batch.mask.to(device, /*non_blocking=*/true);
+  return batch;
+}
+
+// Autocast for the forward pass on CUDA (bf16/fp16); nothing on the CPU.
+class AutocastScope {
+ public:
+  explicit AutocastScope(const std::optional<c10::ScalarType>& dtype) : active_(dtype.has_value()) {
+    if (!active_) return;
+    at::autocast::set_autocast_gpu_dtype(*dtype);
+    at::autocast::set_enabled(true);
+    at::autocast::increment_nesting();
+  }
+  ~AutocastScope() {
+    if (!active_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_enabled(false);
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool active_;
+};
+
+}  // namespace
+
+Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Communicator& comm,
+                 const dist::WorldInfo& world, std::string run_dir)
+    : config_(config), config_yaml_(std::move(config_yaml)), comm_(comm), world_(world), run_dir_(std::move(run_dir)) {
+  compute_ = setup_compute(config_.run, world_);
+  torch::manual_seed(static_cast<std::uint64_t>(config_.run.seed));
+  const config::DataOptions& data = config_.data;
+  if (data.source.train.empty()) throw config::ConfigError("data.source.train: no source training archives given");
+  if (data.target.train.empty()) throw config::ConfigError("data.target.train: no target training archives given");
+
+  // The archives decide bands and classes before the model and methods exist.
+  const io::ArchiveSet source_set(data.source.train);
+  const io::ArchiveSet target_set(data.target.train);
+  const models::ModelSpec spec = model_spec(config_, source_set.info(), target_set.info());
+  classes_ = spec.classes;
+  class_names_ = source_set.info().classes;
+  model_ = build_model(config_, spec);
+  model_->to(compute_.device);
+
+  methods::ModelInfo info;
+  info.classes = spec.classes;
+  info.feature_layers = config_.domain_adaptation.feature_layers;
+  auto* model_ptr = model_.get();
+  info.channels = [model_ptr](const std::string& name) { return model_ptr->feature_channels(name); };
+  methods_ = create_methods(config_, info);
+  bool target_labels = false;
+  for (auto& wm : methods_) {
+    if (auto module = wm.method->module()) module->to(compute_.device);
+    target_labels = target_labels || wm.method->requires_target_labels();
+  }
+  if (target_labels && !target_set.info().has_masks) {
+    throw config::ConfigError("data.target.train: a method needs target labels but the target archives have no masks");
+  }
+
+  const auto seed = config_.run.seed;
+  train_loader_ = std::make_unique<io::PairedLoader>(
+      loader_options(data, seed, LoaderRole::kTraining, true, world_.rank, world_.size), data.source.train,
+      loader_options(data, seed + 1, LoaderRole::kTraining, target_labels, world_.rank, world_.size),
+      data.target.train, epoch_length(data));
+  if (!data.source.val.empty()) {
+    source_val_ = std::make_unique<io::TileLoader>(
+        loader_options(data, seed, LoaderRole::kValidation, true, world_.rank, world_.size), data.source.val);
+  }
+  if (!data.target.val.empty()) {
+    target_val_ = std::make_unique<io::TileLoader>(
+        loader_options(data, seed, LoaderRole::kValidation, true, world_.rank, world_.size), data.target.val);
+  }
+
+  step_ = std::make_unique<TrainingStep>(model_, methods_, SegmentationLoss{config_.loss.ignore_index, config_.loss.dice_weight},
+                                         config_.model.bn_mode);
+
+  // Parameter groups: the model, what each method declares, and any other
+  // parameter of a method's module at the optimizer's defaults.
+  std::vector<methods::ParamGroup> groups;
+  for (auto& wm : methods_) {
+    std::set<const void*> grouped;
+    for (auto& group : wm.method->extra_parameter_groups()) {
+      for (const auto& p : group.params) grouped.insert(p.unsafeGetTensorImpl());
+      groups.push_back(std::move(group));
+    }
+    if (auto module = wm.method->module()) {
+      methods::ParamGroup rest{wm.method->name(), {}, std::nullopt, std::nullopt};
+      for (const auto& p : module->parameters()) {
+        if (!grouped.count(p.unsafeGetTensorImpl())) rest.params.push_back(p);
+      }
+      if (!rest.params.empty()) groups.push_back(std::move(rest));
+    }
+  }
+  optimizer_ = std::make_unique<OptimizerSetup>(config_.optimizer, model_->parameters(), groups);
+
+  const std::int64_t k = config_.run.accumulate_grad_batches;
+  const std::int64_t steps = train_loader_->steps_per_epoch();
+  lr_schedule_.name = config_.scheduler.name;
+  lr_schedule_.warmup_steps = config_.scheduler.warmup_steps;
+  lr_schedule_.power = config_.scheduler.power;
+  lr_schedule_.min_ratio = config_.scheduler.min_lr / config_.optimizer.lr;
+  lr_schedule_.total_steps = config_.run.max_epochs * ((steps + k - 1) / k);
+  const auto& ls = config_.domain_adaptation.lambda_schedule;
+  lambda_schedule_ = methods::LambdaSchedule{ls.name, ls.value, ls.gamma};
+  if (compute_.loss_scaling) scaler_ = std::make_unique<LossScaler>();
+
+  if (world_.size > 1) {
+    reducer_ = std::make_unique<dist::GradReducer>(
+        comm_, named_parameters(), dist::ReducerOptions{config_.dist.bucket_mb, config_.dist.first_bucket_mb});
+  }
+
+  const std::string checkpoint_dir = run_dir_ + "/checkpoints";
+  callbacks_.push_back(std::make_unique<callbacks::ModelCheckpoint>(config_.callbacks.checkpoint, checkpoint_dir));
+  if (config_.callbacks.early_stopping.enabled) {
+    callbacks_.push_back(std::make_unique<callbacks::EarlyStopping>(config_.callbacks.early_stopping));
+  }
+  if (config_.callbacks.da_monitor.enabled) {
+    callbacks_.push_back(std::make_unique<callbacks::DaMonitor>(config_.callbacks.da_monitor));
+  }
+  if (world_.rank == 0) metrics_log_ = std::make_unique<log::MetricsLog>(run_dir_, config_.logging.tensorboard);
+
+  std::int64_t numel = 0;
+  for (const auto& p : parameters()) numel += p.numel();
+  spdlog::info("model unet/{} ({} bands, {} classes, bn_mode {}), {} trainable values with the methods' nets; "
+               "methods: {}; device {}, {} threads",
+               spec.encoder, spec.in_channels, spec.classes, config_.model.bn_mode, numel,
+               [&] {
+                 std::string s;
+                 for (const auto& wm : methods_) s += (s.empty() ? "" : ", ") + wm.method->name();
+                 return s;
+               }(),
+               compute_.device.str(), compute_.threads);
+  spdlog::info("{} steps per epoch ({} source, {} target tiles), batch {} per rank x {} ranks",
+               train_loader_->steps_per_epoch(), train_loader_->source().num_tiles(),
+               train_loader_->target().num_tiles(), data.batch_size, world_.size);
+}
+
+Trainer::~Trainer() = default;
+
+std::vector<std::pair<std::string, at::Tensor>> Trainer::named_parameters() const {
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (const auto& item : model_->named_parameters()) named.emplace_back("model." + item.key(), item.value());
+  for (std::size_t i = 0; i < methods_.size(); ++i) {
+    if (auto module = methods_[i].method->module()) {
+      const std::string prefix = "method" + std::to_string(i) + "." + methods_[i].method->name() + ".";
+      for (const auto& item : module->named_parameters()) named.emplace_back(prefix + item.key(), item.value());
+    }
+  }
+  return named;
+}
+
+std::vector<at::Tensor> Trainer::parameters() const {
+  std::vector<at::Tensor> params;
+  for (auto& [name, p] : named_parameters()) params.push_back(p);
+  return params;
+}
+
+CheckpointParts Trainer::checkpoint_parts() { return CheckpointParts{*model_, methods_, &optimizer_->optimizer()}; }
+
+void Trainer::set_train_mode(bool train) {
+  model_->train(train);
+  if (train && config_.model.freeze_bn) {
+    for (const auto& module : model_->modules()) {
+      if (module->as<torch::nn::BatchNorm2d>() || module->as<models::DomainBatchNorm2d>()) module->eval();
+    }
+  }
+  for (auto& wm : methods_) {
+    if (auto module = wm.method->module()) module->train(train);
+  }
+}
+
+void Trainer::save(const std::string& path) {
+  if (world_.rank != 0) return;
+  TrainingProgress progress = progress_;
+  for (const auto& callback : callbacks_) callback->save_state(progress.scalars);
+  if (scaler_) {
+    progress.scalars["loss_scaler/scale"] = scaler_->scale();
+    progress.scalars["loss_scaler/good_steps"] = static_cast<double>(scaler_->good_steps());
+  }
+  fs::create_directories(fs::path(path).parent_path());
+  save_checkpoint(path, checkpoint_parts(), progress, config_yaml_);
+  spdlog::debug("checkpoint {} written", path);
+}
+
+void Trainer::resume_from(const std::string& path) {
+  progress_ = load_checkpoint(path, checkpoint_parts());
+  for (const auto& callback : callbacks_) callback->load_state(progress_.scalars);
+  if (scaler_) {
+    scaler_->restore(progress_.scalars.count("loss_scaler/scale") ? progress_.scalars.at("loss_scaler/scale")
+                                                                  : scaler_->scale(),
+                     static_cast<std::int64_t>(progress_.scalars.count("loss_scaler/good_steps")
+                                                   ? progress_.scalars.at("loss_scaler/good_steps")
+                                                   : 0));
+  }
+  spdlog::info("resumed from {}: epoch {}, step {} of the epoch, global step {}", path, progress_.epoch,
+               progress_.position.step, progress_.global_step);
+}
+
+void Trainer::warm_start(const std::string& path) {
+  models::LoadOptions options;
+  options.strict = config_.domain_adaptation.pretrained_strict;
+  options.dsbn_target_from_source = true;  // a DSBN run warm-starts both branches from a plain source model
+  const models::LoadReport report = models::load_state_dict(*model_, read_checkpoint_model(path), options);
+  spdlog::info("warm start from {} ({} missing, {} unexpected keys)", path, report.missing.size(),
+               report.unexpected.size());
+  for (const auto& key : report.missing) spdlog::warn("pretrained_checkpoint: missing {}", key);
+  for (const auto& key : report.unexpected) spdlog::warn("pretrained_checkpoint: unexpected {}", key);
+}
+
+// Rank 0's parameters and buffers everywhere, after checking every rank
+// built the same replica from the same configuration.
+void Trainer::start_replicas() {
+  std::vector<std::pair<std::string, std::string>> items{{"resolved config", config_yaml_}};
+  for (std::size_t i = 0; i < methods_.size(); ++i) {
+    items.emplace_back("method " + std::to_string(i), methods_[i].method->name());
+  }
+  for (const auto& [name, p] : named_parameters()) items.emplace_back("parameter " + name, describe(p));
+  dist::verify_replicas(comm_, items);
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> state = parameters();
+  for (const auto& b : model_->buffers()) state.push_back(b);
+  for (auto& wm : methods_) {
+    if (auto module = wm.method->module()) {
+      for (const auto& b : module->buffers()) state.push_back(b);
+    }
+  }
+  dist::broadcast_tensors(comm_, state, 0);
+}
+
+callbacks::Metrics Trainer::validate() {
+  callbacks::Metrics metrics;
+  auto run = [&](io::TileLoader* loader, models::Domain domain, const std::string& split) {
+    if (!loader) return;
+    at::Tensor counts =
+        confusion_counts(*model_, ValidationSet{*loader, domain}, compute_.device, classes_, config_.loss.ignore_index);
+    comm_.all_reduce(counts);
+    for (const auto& [key, value] : metrics::score_logs(metrics::compute_scores(counts), split, class_names_)) {
+      metrics[key] = value;
+    }
+  };
+  run(source_val_.get(), models::Domain::kSource, "source_val");
+  run(target_val_.get(), models::Domain::kTarget, "target_val");
+  return metrics;
+}
+
+void Trainer::optimizer_step(std::int64_t epoch, std::int64_t step_in_epoch) {
+  if (reducer_) reducer_->finalize();
+  bool finite = true;
+  if (scaler_) finite = scaler_->unscale(parameters());
+  optimizer_->clip_gradients(config_.optimizer.grad_clip_norm);
+  const std::int64_t k = config_.run.accumulate_grad_batches;
+  const std::int64_t per_epoch = (train_loader_->steps_per_epoch() + k - 1) / k;
+  optimizer_->apply_schedule(lr_schedule_, epoch * per_epoch + step_in_epoch / k);
+  if (finite) optimizer_->optimizer().step();
+  if (scaler_) scaler_->update(finite);
+}
+
+bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
+  const std::int64_t steps = train_loader_->steps_per_epoch();
+  const std::int64_t total_steps = steps * config_.run.max_epochs;
+  const std::int64_t k = config_.run.accumulate_grad_batches;
+  const auto& da = config_.domain_adaptation;
+  const bool da_active = epoch >= da.warmup_epochs;
+  std::map<std::string, double> sums;
+  std::int64_t counted = 0;
+  set_train_mode(true);
+  while (auto pair = train_loader_->next()) {
+    const std::int64_t step_in_epoch = train_loader_->position().step - 1;
+    const double progress = methods::schedule_progress(da.step_mode, epoch, config_.run.max_epochs,
+                                                       progress_.global_step, total_steps, da.warmup_epochs, steps);
+    const double lambda = da_active ? lambda_schedule_.at(progress) : 0.0;
+    const bool first_micro = step_in_epoch % k == 0;
+    const bool last_micro = (step_in_epoch + 1) % k == 0 || step_in_epoch + 1 == steps;
+    if (first_micro) {
+      for (auto& p : parameters()) p.mutable_grad() = at::Tensor();  // set_to_none: unused branches stay untouched
+    }
+    const io::PairedBatch batch{to_device(std::move(pair->source), compute_.device),
+                                to_device(std::move(pair->target), compute_.device)};
+    if (reducer_) reducer_->prepare_for_backward(last_micro);
+    StepLosses losses;
+    {
+      AutocastScope autocast(compute_.autocast);
+      losses = step_->forward(batch, lambda, progress_.global_step, da_active);
+    }
+    at::Tensor loss = losses.total / static_cast<double>(k);
+    if (scaler_) loss = scaler_->scale_loss(loss);
+    loss.backward();
+    if (last_micro) optimizer_step(epoch, step_in_epoch);
+    ++progress_.global_step;
+    progress_.position = train_loader_->position();
+
+    losses.logs["lr"] = optimizer_->lr(0);
+    for (const auto& [key, value] : losses.logs) sums[key] += value;
+    ++counted;
+    if (metrics_log_ && progress_.global_step % config_.run.log_every_n_steps == 0) {
+      metrics_log_->write("step", epoch, progress_.global_step, losses.logs);
+      spdlog::info("epoch {} step {}/{}: loss {:.4f} (seg {:.4f}, da {:.4f}), lambda {:.4f}", epoch,
+                   step_in_epoch + 1, steps, losses.logs["loss/total"], losses.logs["loss/seg"],
+                   losses.logs["loss/da"], losses.logs["lambda"]);
+    }
+    if (world_.size > 1 && progress_.global_step % config_.dist.check_every_n_steps == 0) {
+      dist::check_agreement(comm_, {{"global step", static_cast<double>(progress_.global_step)},
+                                    {"epoch", static_cast<double>(epoch)},
+                                    {"lambda", lambda}});
+    }
+    // A preemption signal may reach the ranks at different steps: agree on the max.
+    at::Tensor stop = at::full({1}, preemption_requested() ? 1 : 0, at::kInt);
+    comm_.all_reduce(stop, dist::ReduceOp::kMax);
+    if (stop.item<int>() != 0 && !last_micro) continue;  // finish the accumulation window first
+    if (stop.item<int>() != 0) return false;
+  }
+  for (const auto& [key, value] : sums) epoch_means["train/" + key] = value / static_cast<double>(counted);
+  return true;
+}
+
+int Trainer::fit(const std::string& resume) {
+  install_preemption_handlers();
+  std::string resume_path = resume;
+  if (resume == "auto") {
+    resume_path = run_dir_ + "/checkpoints/last.pt";
+    if (!fs::exists(resume_path)) {
+      spdlog::info("--resume auto: no {} yet, starting afresh", resume_path);
+      resume_path.clear();
+    }
+  }
+  const bool resumed = !resume_path.empty();
+  if (resumed) {
+    resume_from(resume_path);
+  } else if (!config_.domain_adaptation.pretrained_checkpoint.empty()) {
+    warm_start(config_.domain_adaptation.pretrained_checkpoint);
+  }
+  start_replicas();
+  if (!resumed && !config_.domain_adaptation.pretrained_checkpoint.empty() && source_val_) {
+    // The warm-start model's source score is the DA monitor's forgetting baseline.
+    const callbacks::Metrics before = validate();
+    if (auto it = before.find("iou/source_val"); it != before.end()) {
+      spdlog::info("warm-start model: iou/source_val {:.4f}", it->second);
+      for (auto& callback : callbacks_) {
+        if (auto* monitor = dynamic_cast<callbacks::DaMonitor*>(callback.get())) monitor->set_baseline(it->second);
+      }
+    }
+  }
+  for (auto& wm : methods_) wm.method->on_fit_start();
+
+  bool first = true;
+  for (std::int64_t epoch = progress_.epoch; epoch < config_.run.max_epochs; ++epoch, first = false) {
+    for (auto& wm : methods_) wm.method->on_epoch_start(epoch);
+    if (first && resumed) {
+      train_loader_->resume(progress_.position);
+    } else {
+      train_loader_->start_epoch(epoch);
+    }
+    progress_.epoch = epoch;
+    callbacks::Metrics metrics;
+    if (!train_epoch(epoch, metrics)) {
+      spdlog::warn("preemption requested: stopping at global step {}; writing last.pt to resume from",
+                   progress_.global_step);
+      save(run_dir_ + "/checkpoints/last.pt");
+      comm_.barrier();
+      return kExitResumable;
+    }
+    for (auto& wm : methods_) wm.method->on_epoch_end(epoch);
+    if (reducer_) {
+      for (const auto& name : reducer_->take_unused_parameters()) {
+        if (std::find(reported_unused_.begin(), reported_unused_.end(), name) != reported_unused_.end()) continue;
+        reported_unused_.push_back(name);
+        spdlog::info("parameter {} received no gradient in epoch {}", name, epoch);
+      }
+    }
+    if (world_.size > 1 && !config_.dist.sync_bn) {
+      // Running statistics drift apart per rank; rank 0's are the model's.
+      torch::NoGradGuard no_grad;
+      std::vector<at::Tensor> buffers;
+      for (const auto& b : model_->buffers()) buffers.push_back(b);
+      dist::broadcast_tensors(comm_, buffers, 0);
+    }
+    const std::int64_t every = config_.run.val_every_n_epochs;
+    callbacks::EpochContext context;
+    context.epoch = epoch;
+    context.global_step = progress_.global_step;
+    context.validated = every > 0 && ((epoch + 1) % every == 0 || epoch + 1 == config_.run.max_epochs);
+    context.is_rank0 = world_.rank == 0;
+    context.save_checkpoint = [this](const std::string& path) { save(path); };
+    if (context.validated) {
+      for (const auto& [key, value] : validate()) metrics[key] = value;
+      for (auto& callback : callbacks_) callback->on_validation_end(context, metrics);
+    }
+    if (metrics_log_) {
+      metrics_log_->write("epoch", epoch, progress_.global_step, metrics);
+      std::string line;
+      for (const char* key : {"train/loss/total", "iou/source_val", "iou/target_val", "train/da/dann/domain_acc"}) {
+        if (auto it = metrics.find(key); it != metrics.end()) line += fmt::format(" {} {:.4f}", key, it->second);
+      }
+      spdlog::info("epoch {} done:{}", epoch, line);
+    }
+    last_metrics_ = metrics;
+    progress_.epoch = epoch + 1;
+    progress_.position = train_loader_->position();
+    progress_.position.epoch = epoch + 1;
+    progress_.position.step = 0;
+    for (auto& callback : callbacks_) callback->on_epoch_end(context, metrics);
+    comm_.barrier();  // nobody runs ahead of rank 0's checkpoint writing
+    bool stop = false;
+    for (const auto& callback : callbacks_) stop = stop || callback->should_stop();
+    if (stop) break;
+  }
+  return 0;
+}
+
+}  // namespace da::trainer

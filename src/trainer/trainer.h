@@ -1,0 +1,101 @@
+// The training loop: paired source/target batches, the model and the
+// methods' auxiliary nets, the optimizer and schedules, gradient
+// synchronisation across ranks, validation, callbacks and checkpoints.
+//
+// One step (TrainingStep computes the losses):
+//   zero grads (first micro-batch) -> forward -> backward, with the gradient
+//   reducer's hooks all-reducing buckets while backward runs
+//   -> reducer.finalize() (wait, average) -> clip -> LR schedule -> step.
+// Every rank holds the same global step (batches trained), from which the
+// batch-mode lambda schedule and the LR schedule are computed; every
+// dist.check_every_n_steps steps the ranks verify they agree.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "callbacks/callback.h"
+#include "config/options.h"
+#include "dist/bootstrap.h"
+#include "dist/communicator.h"
+#include "dist/grad_reducer.h"
+#include "io/paired_loader.h"
+#include "io/tile_loader.h"
+#include "log/metrics_log.h"
+#include "methods/lambda_schedule.h"
+#include "models/segmentation_model.h"
+#include "trainer/checkpoint.h"
+#include "trainer/device_setup.h"
+#include "trainer/loss_scaler.h"
+#include "trainer/lr_schedule.h"
+#include "trainer/method_setup.h"
+#include "trainer/optimizer_setup.h"
+#include "trainer/training_step.h"
+
+namespace da::trainer {
+
+class Trainer {
+ public:
+  // `config_yaml`: the resolved configuration (stored in checkpoints and
+  // compared across ranks). `run_dir` exists on rank 0's filesystem.
+  Trainer(const config::Config& config, std::string config_yaml, dist::Communicator& comm,
+          const dist::WorldInfo& world, std::string run_dir);
+  ~Trainer();
+
+  // Trains to run.max_epochs (or an early stop). `resume`: a checkpoint
+  // path, "auto" (<run_dir>/checkpoints/last.pt when it exists) or empty.
+  // Returns 0, or kExitResumable after a preemption request (last.pt written).
+  int fit(const std::string& resume = "");
+
+  models::SegmentationModel& model() { return model_; }
+  std::vector<WeightedMethod>& methods() { return methods_; }
+  // Metrics of the last finished epoch (train means and validation scores).
+  const callbacks::Metrics& last_epoch_metrics() const { return last_metrics_; }
+  std::int64_t global_step() const { return progress_.global_step; }
+  // Every parameter the optimizer updates, model first.
+  std::vector<at::Tensor> parameters() const;
+
+ private:
+  // Trains until the epoch ends (true) or a preemption request (false).
+  bool train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means);
+  void optimizer_step(std::int64_t epoch, std::int64_t step_in_epoch);
+  callbacks::Metrics validate();
+  void resume_from(const std::string& path);
+  void warm_start(const std::string& path);
+  void start_replicas();
+  void save(const std::string& path);
+  void set_train_mode(bool train);
+  CheckpointParts checkpoint_parts();
+  std::vector<std::pair<std::string, at::Tensor>> named_parameters() const;
+
+  config::Config config_;
+  std::string config_yaml_;
+  dist::Communicator& comm_;
+  dist::WorldInfo world_;
+  std::string run_dir_;
+  ComputeSetup compute_;
+
+  std::unique_ptr<io::PairedLoader> train_loader_;
+  std::unique_ptr<io::TileLoader> source_val_;
+  std::unique_ptr<io::TileLoader> target_val_;
+  std::vector<std::string> class_names_;
+  std::int64_t classes_ = 0;
+
+  models::SegmentationModel model_{nullptr};
+  std::vector<WeightedMethod> methods_;
+  std::unique_ptr<TrainingStep> step_;
+  std::unique_ptr<OptimizerSetup> optimizer_;
+  LrSchedule lr_schedule_;
+  methods::LambdaSchedule lambda_schedule_;
+  std::unique_ptr<LossScaler> scaler_;
+  std::unique_ptr<dist::GradReducer> reducer_;
+  std::vector<std::unique_ptr<callbacks::Callback>> callbacks_;
+  std::unique_ptr<log::MetricsLog> metrics_log_;
+
+  TrainingProgress progress_;
+  callbacks::Metrics last_metrics_;
+  std::vector<std::string> reported_unused_;
+};
+
+}  // namespace da::trainer

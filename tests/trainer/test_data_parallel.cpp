@@ -1,0 +1,107 @@
+// da_dist under mpirun on the CPU (MPI backend): two ranks with batch b train
+// the same model as one rank with batch 2b, agree on step, epoch and lambda
+// at every step, and a failure on one rank ends the whole job quickly.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include "support/process.h"
+#include "trainer/checkpoint.h"
+#include "trainer/training_fixture.h"
+
+namespace da {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string config_file(const std::string& dir, const std::string& method_yaml) {
+  test::training_config(dir, method_yaml);  // writes <dir>.yaml
+  return dir + ".yaml";
+}
+
+test::ProcessResult run_da_dist(int ranks, const std::string& config, const std::vector<std::string>& sets) {
+  std::vector<std::string> args{"--config", config};
+  for (const auto& s : sets) {
+    args.push_back("--set");
+    args.push_back(s);
+  }
+  const std::string da_dist = test::binary_path("src/da_dist");
+  if (ranks == 1) return test::run_process(da_dist, args, {"OMP_NUM_THREADS=1"}, 300);
+  std::vector<std::string> mpi{"-np", std::to_string(ranks), "--oversubscribe", "-x", "OMP_NUM_THREADS=1", da_dist};
+  mpi.insert(mpi.end(), args.begin(), args.end());
+  return test::run_process("mpirun", mpi, test::mpirun_env(), 300);
+}
+
+// Last epoch line's value of `key` in a run's metrics.jsonl.
+double last_epoch_metric(const std::string& run_dir, const std::string& key) {
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  double value = -1;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("\"kind\": \"epoch\"") == std::string::npos) continue;
+    const auto at = line.find("\"" + key + "\": ");
+    if (at != std::string::npos) value = std::stod(line.substr(at + key.size() + 4));
+  }
+  return value;
+}
+
+TEST(DataParallel, TwoRanksEqualOneRankWithTwiceTheBatch) {
+  const std::string dir = test::make_temp_dir("da_dp");
+  const std::string config = config_file(dir + "/cfg", "{name: dann, hidden_size: 8}");
+  // BatchNorm in eval mode: per-rank batch statistics would otherwise differ from the global batch's.
+  // SGD: Adam divides by sqrt(v), which turns rounding noise in near-zero
+  // gradients into visible parameter differences.
+  const std::vector<std::string> common{"run.max_epochs=2", "model.freeze_bn=true", "dist.check_every_n_steps=1",
+                                        "optimizer.name=sgd", "optimizer.lr=0.05"};
+  auto one = common;
+  one.insert(one.end(), {"data.batch_size=4", "run.output_dir=" + dir + "/one"});
+  auto two = common;
+  two.insert(two.end(), {"data.batch_size=2", "run.output_dir=" + dir + "/two"});
+  const auto r1 = run_da_dist(1, config, one);
+  ASSERT_EQ(r1.exit_code, 0) << r1.err;
+  const auto r2 = run_da_dist(2, config, two);
+  ASSERT_EQ(r2.exit_code, 0) << r2.err;
+
+  const std::string one_ckpt = dir + "/one/run/checkpoints/last.pt";
+  const std::string two_ckpt = dir + "/two/run/checkpoints/last.pt";
+  auto a = trainer::read_checkpoint_model(one_ckpt);
+  auto b = trainer::read_checkpoint_model(two_ckpt);
+  for (auto& [name, tensor] : trainer::read_checkpoint_method_tensors(one_ckpt)) a["method." + name] = tensor;
+  for (auto& [name, tensor] : trainer::read_checkpoint_method_tensors(two_ckpt)) b["method." + name] = tensor;
+  ASSERT_EQ(a.size(), b.size());
+  std::size_t discriminator_tensors = 0;
+  for (const auto& [name, tensor] : a) {
+    ASSERT_TRUE(b.count(name)) << name;
+    if (!tensor.is_floating_point()) continue;
+    discriminator_tensors += name.rfind("method.", 0) == 0;
+    // Relative tolerance 1e-5 on each tensor as a whole.
+    const double scale = std::max(tensor.norm().item<double>(), 1e-12);
+    EXPECT_LE((tensor - b.at(name)).norm().item<double>() / scale, 1e-5) << name;
+  }
+  EXPECT_GT(discriminator_tensors, 0u);
+  for (const char* key : {"iou/source_val", "iou/target_val"}) {
+    EXPECT_NEAR(last_epoch_metric(dir + "/one/run", key), last_epoch_metric(dir + "/two/run", key), 1e-6) << key;
+  }
+  fs::remove_all(dir);
+}
+
+TEST(DataParallel, AFailingRankEndsTheJobQuickly) {
+  const std::string dir = test::make_temp_dir("da_fail");
+  const std::string config = config_file(dir + "/cfg", "{name: test_fail_at, step: 3, rank: 1}");
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = run_da_dist(2, config,
+                             {"plugins=[" + test::binary_path("tests/trainer/plugin/libda_test_methods_plugin.so") + "]",
+                              "run.output_dir=" + dir + "/out"});
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_LT(seconds, 30.0);
+  EXPECT_NE(r.err.find("error on rank 1: test_fail_at: injected failure at step 3"), std::string::npos) << r.err;
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace da

@@ -1,0 +1,254 @@
+// Pieces of the training loop on their own: callbacks, the loss scaler, the
+// metrics log line, validation padding, BatchNorm modes of a step, and
+// checkpoint errors.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <set>
+
+#include "callbacks/da_monitor.h"
+#include "callbacks/early_stopping.h"
+#include "callbacks/model_checkpoint.h"
+#include "log/metrics_log.h"
+#include "methods/registry.h"
+#include "support/process.h"
+#include "trainer/checkpoint.h"
+#include "trainer/loss_scaler.h"
+#include "trainer/training_step.h"
+#include "trainer/validation.h"
+
+namespace da {
+namespace {
+
+namespace fs = std::filesystem;
+
+callbacks::EpochContext context_for(std::int64_t epoch, std::vector<std::string>* written) {
+  callbacks::EpochContext c;
+  c.epoch = epoch;
+  c.validated = true;
+  c.save_checkpoint = [written](const std::string& path) {
+    written->push_back(fs::path(path).filename().string());
+    test::write_text(path, "x");
+  };
+  return c;
+}
+
+TEST(Callbacks, CheckpointWritesLastBestAndKeepsTheNewestK) {
+  const std::string dir = test::make_temp_dir("da_ckpt");
+  config::CheckpointOptions options;
+  options.monitor = "iou/target_val";
+  options.every_n_epochs = 2;
+  options.keep = 2;
+  callbacks::ModelCheckpoint checkpoint(options, dir);
+  const std::vector<double> scores{0.3, 0.5, 0.4, 0.6, 0.2, 0.1};
+  std::vector<std::string> written;
+  for (std::size_t e = 0; e < scores.size(); ++e) {
+    checkpoint.on_epoch_end(context_for(static_cast<std::int64_t>(e), &written), {{"iou/target_val", scores[e]}});
+  }
+  const std::vector<std::string> expected{"last.pt", "best.pt", "last.pt", "epoch-0002.pt", "best.pt",
+                                          "last.pt", "last.pt", "epoch-0004.pt", "best.pt", "last.pt",
+                                          "last.pt", "epoch-0006.pt"};
+  EXPECT_EQ(written, expected);
+  EXPECT_DOUBLE_EQ(checkpoint.best(), 0.6);
+  EXPECT_FALSE(fs::exists(dir + "/epoch-0002.pt"));  // keep 2: the oldest went
+  EXPECT_TRUE(fs::exists(dir + "/epoch-0004.pt"));
+  EXPECT_TRUE(fs::exists(dir + "/epoch-0006.pt"));
+
+  // Its state survives a checkpoint: a resumed callback keeps the best value and the kept files.
+  callbacks::Metrics scalars;
+  checkpoint.save_state(scalars);
+  callbacks::ModelCheckpoint resumed(options, dir);
+  resumed.load_state(scalars);
+  std::vector<std::string> later;
+  resumed.on_epoch_end(context_for(6, &later), {{"iou/target_val", 0.55}});
+  resumed.on_epoch_end(context_for(7, &later), {{"iou/target_val", 0.65}});
+  EXPECT_EQ(later, (std::vector<std::string>{"last.pt", "last.pt", "epoch-0008.pt", "best.pt"}));
+  EXPECT_FALSE(fs::exists(dir + "/epoch-0004.pt"));
+  fs::remove_all(dir);
+}
+
+TEST(Callbacks, EarlyStoppingCountsValidationsWithoutImprovement) {
+  config::EarlyStoppingOptions options;
+  options.enabled = true;
+  options.monitor = "loss";
+  options.mode = "min";
+  options.patience = 2;
+  options.min_delta = 0.01;
+  callbacks::EarlyStopping stopping(options);
+  std::vector<std::string> unused;
+  const std::vector<double> values{1.0, 0.95, 0.945, 0.96};  // 0.945 is within min_delta: no improvement
+  for (std::size_t e = 0; e < values.size(); ++e) {
+    callbacks::Metrics m{{"loss", values[e]}};
+    stopping.on_validation_end(context_for(static_cast<std::int64_t>(e), &unused), m);
+    EXPECT_EQ(stopping.should_stop(), e == 3) << "after epoch " << e;
+  }
+  callbacks::Metrics wrong{{"other", 1.0}};
+  EXPECT_THROW(stopping.on_validation_end(context_for(4, &unused), wrong), std::runtime_error);
+}
+
+TEST(Callbacks, DaMonitorGapAndDropFromTheBaseline) {
+  config::DaMonitorOptions options;
+  callbacks::DaMonitor monitor(options);
+  std::vector<std::string> unused;
+  callbacks::Metrics first{{"iou/source_val", 0.8}, {"iou/target_val", 0.3}};
+  monitor.on_validation_end(context_for(0, &unused), first);
+  EXPECT_DOUBLE_EQ(first.at("da_monitor/gap"), 0.5);
+  EXPECT_DOUBLE_EQ(first.at("da_monitor/source_drop"), 0.0);
+  callbacks::Metrics second{{"iou/source_val", 0.7}, {"iou/target_val", 0.5}};
+  monitor.on_validation_end(context_for(1, &unused), second);
+  EXPECT_NEAR(second.at("da_monitor/source_drop"), 0.1, 1e-12);
+  EXPECT_NEAR(second.at("da_monitor/gap"), 0.2, 1e-12);
+  callbacks::DaMonitor warm(options);
+  warm.set_baseline(0.9);
+  callbacks::Metrics third{{"iou/source_val", 0.7}, {"iou/target_val", 0.5}};
+  warm.on_validation_end(context_for(0, &unused), third);
+  EXPECT_NEAR(third.at("da_monitor/source_drop"), 0.2, 1e-12);
+}
+
+TEST(Callbacks, ImprovesHandlesModesDeltaAndNaN) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_TRUE(callbacks::improves(0.5, nan, "max"));
+  EXPECT_FALSE(callbacks::improves(nan, 0.5, "max"));
+  EXPECT_TRUE(callbacks::improves(0.6, 0.5, "max"));
+  EXPECT_FALSE(callbacks::improves(0.6, 0.5, "min"));
+  EXPECT_FALSE(callbacks::improves(0.505, 0.5, "max", 0.01));
+}
+
+TEST(LossScaler, SkipsOverflowHalvesAndGrows) {
+  trainer::LossScaler scaler(8.0, 2);
+  at::Tensor p = at::zeros({2}).requires_grad_();
+  p.mutable_grad() = at::tensor({8.0f, 16.0f});
+  EXPECT_TRUE(scaler.unscale({p}));
+  EXPECT_TRUE(at::equal(p.grad(), at::tensor({1.0f, 2.0f})));
+  scaler.update(true);
+  scaler.update(true);
+  EXPECT_DOUBLE_EQ(scaler.scale(), 16.0);  // two clean steps: doubled
+  p.mutable_grad() = at::tensor({std::numeric_limits<float>::infinity(), 1.0f});
+  EXPECT_FALSE(scaler.unscale({p}));
+  scaler.update(false);
+  EXPECT_DOUBLE_EQ(scaler.scale(), 8.0);
+  EXPECT_EQ(scaler.good_steps(), 0);
+  EXPECT_DOUBLE_EQ(scaler.scale_loss(at::tensor(2.0)).item<double>(), 16.0);
+}
+
+TEST(MetricsLog, JsonLineEscapesAndWritesNaNAsNull) {
+  const std::string line = log::metrics_json(
+      "epoch", 2, 40, {{"iou/target_val", 0.25}, {"odd\"key", 1.5}, {"f1/x", std::nan("")}});
+  EXPECT_EQ(line,
+            "{\"kind\": \"epoch\", \"epoch\": 2, \"step\": 40, \"f1/x\": null, \"iou/target_val\": 0.25, "
+            "\"odd\\\"key\": 1.5}");
+}
+
+TEST(Validation, OwnTilesLeaveOutThePadding) {
+  // 5 tiles on 2 ranks with batch 2: rank 0 visits 0 2 4 | 0 (batch wrap), rank 1 visits 1 3 0 (padding) | 1.
+  const std::vector<std::int64_t> rank0{0, 2, 4, 0};
+  const std::vector<std::int64_t> rank1{1, 3, 0, 1};
+  std::set<std::int64_t> seen;
+  for (const auto& [rank, order] : {std::pair{0, rank0}, std::pair{1, rank1}}) {
+    std::int64_t last = -1;
+    for (const std::int64_t tile : order) {
+      if (trainer::is_own_tile(tile, last, rank, 2)) {
+        EXPECT_TRUE(seen.insert(tile).second) << "tile " << tile << " counted twice";
+        last = tile;
+      }
+    }
+  }
+  EXPECT_EQ(seen, (std::set<std::int64_t>{0, 1, 2, 3, 4}));
+}
+
+class StepBatchNorm : public ::testing::Test {
+ protected:
+  // Two domains with very different statistics.
+  io::PairedBatch batch() const {
+    at::manual_seed(5);
+    io::PairedBatch b;
+    b.source.image = at::randn({2, 3, 32, 32});
+    b.source.mask = at::randint(0, 3, {2, 32, 32}, at::kLong);
+    b.target.image = at::randn({2, 3, 32, 32}) * 3 + 2;
+    return b;
+  }
+  models::SegmentationModel model(bool dsbn) const {
+    at::manual_seed(1);
+    return models::make_segmentation_model({"tiny", 3, 3, dsbn});
+  }
+  std::vector<trainer::WeightedMethod> entropy() const {
+    methods::Params params({}, "method");
+    std::vector<trainer::WeightedMethod> m;
+    m.push_back({methods::Registry::instance().create("entropy", params, {3, {}, nullptr}), 1.0});
+    return m;
+  }
+};
+
+TEST_F(StepBatchNorm, JointNormalisesBothDomainsTogether) {
+  auto methods = entropy();
+  auto m = model(false);
+  trainer::TrainingStep step(m, methods, {255, 0.0}, "joint");
+  const io::PairedBatch b = batch();
+  const auto losses = step.forward(b, 1.0, 0, true);
+  auto reference = model(false);
+  const at::Tensor logits = reference->forward(at::cat({b.source.image, b.target.image})).logits;
+  const trainer::SegmentationLoss loss{255, 0.0};
+  EXPECT_NEAR(losses.logs.at("loss/seg"), loss(logits.narrow(0, 0, 2), b.source.mask).item<double>(), 1e-6);
+}
+
+TEST_F(StepBatchNorm, SeparateNormalisesEachDomainAlone) {
+  auto methods = entropy();
+  auto m = model(false);
+  trainer::TrainingStep step(m, methods, {255, 0.0}, "separate");
+  const io::PairedBatch b = batch();
+  const auto losses = step.forward(b, 1.0, 0, true);
+  auto reference = model(false);
+  const at::Tensor logits = reference->forward(b.source.image).logits;
+  const trainer::SegmentationLoss loss{255, 0.0};
+  EXPECT_NEAR(losses.logs.at("loss/seg"), loss(logits, b.source.mask).item<double>(), 1e-6);
+  // The running statistics saw both domains, one forward each (momentum 0.1 twice).
+  const at::Tensor mean = m->named_buffers()["encoder.bn1.running_mean"];
+  const at::Tensor one_pass = reference->named_buffers()["encoder.bn1.running_mean"];
+  EXPECT_FALSE(at::allclose(mean, one_pass));
+}
+
+TEST_F(StepBatchNorm, DsbnRoutesTheTargetThroughItsOwnBranch) {
+  auto methods = entropy();
+  auto m = model(true);
+  trainer::TrainingStep step(m, methods, {255, 0.0}, "dsbn");
+  const io::PairedBatch b = batch();
+  step.forward(b, 1.0, 0, true);
+  auto buffers = m->named_buffers();
+  // Source branch: one update from the source batch alone, as a plain model's.
+  auto plain = model(false);
+  plain->forward(b.source.image);
+  EXPECT_TRUE(at::allclose(buffers["encoder.bn1.running_mean"], plain->named_buffers()["encoder.bn1.running_mean"]));
+  // Target branch: one update from the target batch alone.
+  auto target_only = model(false);
+  target_only->forward(b.target.image);
+  EXPECT_TRUE(at::allclose(buffers["encoder.bn1.target.running_mean"],
+                           target_only->named_buffers()["encoder.bn1.running_mean"]));
+  EXPECT_EQ(m->domain(), models::Domain::kSource);
+}
+
+TEST(Checkpoint, MissingAndCorruptFilesAreNamed) {
+  const std::string dir = test::make_temp_dir("da_ckpt_err");
+  try {
+    trainer::read_checkpoint_model(dir + "/none.pt");
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "checkpoint " + dir + "/none.pt: no such file");
+  }
+  test::write_text(dir + "/bad.pt", "not a checkpoint");
+  try {
+    trainer::read_checkpoint_model(dir + "/bad.pt");
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("checkpoint " + dir + "/bad.pt is not a readable da_dist checkpoint", 0), 0u)
+        << e.what();
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace da
