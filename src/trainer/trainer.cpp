@@ -9,6 +9,7 @@
 #include <torch/utils.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <set>
 #include <utility>
@@ -148,6 +149,12 @@ Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Co
   lambda_schedule_ = methods::LambdaSchedule{ls.name, ls.value, ls.gamma};
   if (compute_.loss_scaling) scaler_ = std::make_unique<LossScaler>();
 
+  if (world_.size > 1 && config_.dist.sync_bn) {
+    // Refused rather than silently ignored: the ranks' BatchNorm statistics would differ from what was asked.
+    throw config::ConfigError(
+        "dist.sync_bn: synchronised BatchNorm is not implemented yet; use model.freeze_bn: true or a larger "
+        "data.batch_size per rank (running statistics are broadcast from rank 0 every epoch)");
+  }
   if (world_.size > 1) {
     reducer_ = std::make_unique<dist::GradReducer>(
         comm_, named_parameters(), dist::ReducerOptions{config_.dist.bucket_mb, config_.dist.first_bucket_mb});
@@ -287,8 +294,10 @@ callbacks::Metrics Trainer::validate() {
   return metrics;
 }
 
-void Trainer::optimizer_step(std::int64_t epoch, std::int64_t step_in_epoch) {
+double Trainer::optimizer_step(std::int64_t epoch, std::int64_t step_in_epoch) {
+  const auto wait_start = std::chrono::steady_clock::now();
   if (reducer_) reducer_->finalize();
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
   bool finite = true;
   if (scaler_) finite = scaler_->unscale(parameters());
   optimizer_->clip_gradients(config_.optimizer.grad_clip_norm);
@@ -297,6 +306,7 @@ void Trainer::optimizer_step(std::int64_t epoch, std::int64_t step_in_epoch) {
   optimizer_->apply_schedule(lr_schedule_, epoch * per_epoch + step_in_epoch / k);
   if (finite) optimizer_->optimizer().step();
   if (scaler_) scaler_->update(finite);
+  return waited;
 }
 
 bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
@@ -307,7 +317,9 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
   const bool da_active = epoch >= da.warmup_epochs;
   std::map<std::string, double> sums;
   std::int64_t counted = 0;
+  double comm_wait = 0;
   set_train_mode(true);
+  const auto epoch_start = std::chrono::steady_clock::now();
   while (auto pair = train_loader_->next()) {
     const std::int64_t step_in_epoch = train_loader_->position().step - 1;
     const double progress = methods::schedule_progress(da.step_mode, epoch, config_.run.max_epochs,
@@ -329,7 +341,7 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
     at::Tensor loss = losses.total / static_cast<double>(k);
     if (scaler_) loss = scaler_->scale_loss(loss);
     loss.backward();
-    if (last_micro) optimizer_step(epoch, step_in_epoch);
+    if (last_micro) comm_wait += optimizer_step(epoch, step_in_epoch);
     ++progress_.global_step;
     progress_.position = train_loader_->position();
 
@@ -354,6 +366,14 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
     if (stop.item<int>() != 0) return false;
   }
   for (const auto& [key, value] : sums) epoch_means["train/" + key] = value / static_cast<double>(counted);
+  // Throughput of this epoch (loading included): source images of all ranks
+  // per second, and the share of the time spent waiting for gradient
+  // all-reduces after backward (communication not hidden behind backward).
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+  epoch_means["time/step_s"] = seconds / static_cast<double>(std::max<std::int64_t>(counted, 1));
+  epoch_means["time/images_per_s"] =
+      static_cast<double>(counted * config_.data.batch_size * world_.size) / std::max(seconds, 1e-9);
+  epoch_means["time/comm_wait_share"] = comm_wait / std::max(seconds, 1e-9);
   return true;
 }
 

@@ -59,7 +59,9 @@ class Trainer {
  private:
   // Trains until the epoch ends (true) or a preemption request (false).
   bool train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means);
-  void optimizer_step(std::int64_t epoch, std::int64_t step_in_epoch);
+  // Finalises the gradients and steps; returns the seconds spent waiting for
+  // the all-reduces.
+  double optimizer_step(std::int64_t epoch, std::int64_t step_in_epoch);
   callbacks::Metrics validate();
   void resume_from(const std::string& path);
   void warm_start(const std::string& path);
