@@ -103,5 +103,17 @@ TEST(DataParallel, AFailingRankEndsTheJobQuickly) {
   fs::remove_all(dir);
 }
 
+TEST(DataParallel, WarmupWithoutDaGradientsDoesNotHang) {
+  // During the warm-up epoch the discriminator gets no gradient on any rank:
+  // the reducer must contribute zeros for it instead of waiting.
+  const std::string dir = test::make_temp_dir("da_dp_warm");
+  const std::string config = config_file(dir + "/cfg", "{name: dann, hidden_size: 8}");
+  const auto r = run_da_dist(2, config, {"run.max_epochs=2", "domain_adaptation.warmup_epochs=1",
+                                         "dist.timeout_s=20", "run.output_dir=" + dir + "/out"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GT(last_epoch_metric(dir + "/out/run", "train/da/dann/domain_loss"), 0.0);
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace da

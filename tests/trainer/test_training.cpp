@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -146,6 +147,26 @@ TEST_F(TrainingTest, WarmupEpochsLeaveTheDiscriminatorUntouched) {
     EXPECT_TRUE(at::equal(p, before[i++])) << "discriminator parameter " << i << " changed during warm-up";
   }
   EXPECT_EQ(trainer.last_epoch_metrics().at("train/lambda"), 0.0);
+}
+
+TEST_F(TrainingTest, AccumulatingTwoHalfBatchesEqualsOneFullBatch) {
+  // Same tiles per optimizer step (the shuffled order cut in 2s or 4s), loss
+  // divided by k; constant lambda so the batch-counted schedule cannot differ;
+  // frozen BatchNorm so batch statistics of 2 and 4 tiles cannot differ.
+  const std::vector<std::string> common{"run.max_epochs=2", "model.freeze_bn=true", "optimizer.name=sgd",
+                                        "domain_adaptation.lambda_schedule.name=constant"};
+  auto full = common;
+  full.push_back("data.batch_size=4");
+  auto halves = common;
+  halves.insert(halves.end(), {"data.batch_size=2", "run.accumulate_grad_batches=2"});
+  const RunResult a = train(test::training_config(dir_ + "/a", kDann, full));
+  const RunResult b = train(test::training_config(dir_ + "/b", kDann, halves));
+  ASSERT_EQ(a.state.size(), b.state.size());
+  for (const auto& [name, tensor] : a.state) {
+    if (!tensor.is_floating_point()) continue;
+    const double scale = std::max(tensor.norm().item<double>(), 1e-12);
+    EXPECT_LE((tensor - b.state.at(name)).norm().item<double>() / scale, 1e-5) << name;
+  }
 }
 
 TEST_F(TrainingTest, ResumeWithOtherMethodsIsRefused) {
