@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,14 +29,16 @@ class BatchReader {
   Batch read(const std::vector<int64_t>& indices, int64_t epoch) const;
 
  private:
-  // Tile `index` as float32 [C, H, W], or an undefined tensor when skipped.
-  at::Tensor read_image(int64_t index) const;
+  class BufferPool;
 
   ArchiveSet archives_;
   LoaderOptions options_;
-  at::Tensor mean_;  // [C, 1, 1]
-  at::Tensor std_;
-  mutable std::vector<char> buffer_;  // raw pixels of one tile
+  std::vector<float> mean_;  // per band
+  std::vector<float> std_;
+  mutable std::vector<char> buffer_;         // raw pixels of one tile
+  mutable std::vector<uint8_t> mask_buffer_;  // raw labels of one tile
+  // Batch tensors' memory, recycled when the consumer drops a batch (see batch_reader.cpp).
+  std::shared_ptr<BufferPool> pool_;
 };
 
 }  // namespace da::io

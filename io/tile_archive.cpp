@@ -125,6 +125,7 @@ void TileArchive::open_images() {
   info_.num_tiles = static_cast<int64_t>(shape[0]);
   info_.height = static_cast<int64_t>(shape[2]);
   info_.width = static_cast<int64_t>(shape[3]);
+  direct_images_ = DirectChunkReader(images_.get(), hdf5_memory_type(info_.pixel_type), image_bytes());
 }
 
 H5Handle TileArchive::open_dataset(const char* name, const std::vector<hsize_t>& expected, const char* layout,
@@ -165,6 +166,7 @@ void TileArchive::open_masks() {
         path_, "attribute 'ignore_index'",
         std::to_string(info_.ignore_index) + " is also a class index (" + std::to_string(k) + " classes)");
   }
+  direct_masks_ = DirectChunkReader(masks_.get(), H5T_NATIVE_UINT8, mask_bytes());
 }
 
 void TileArchive::open_meta() {
@@ -184,10 +186,17 @@ void TileArchive::check_index(const char* name, int64_t index) const {
   }
 }
 
-void TileArchive::read_row(const H5Handle& dataset, const char* name, int64_t index, hid_t memory_type,
-                           void* out) const {
+void TileArchive::read_row(const H5Handle& dataset, const char* name, int64_t index, hid_t memory_type, void* out,
+                           DirectChunkReader* direct) const {
   if (!dataset.valid()) throw ArchiveError(path_, name, "not in this archive");
   check_index(name, index);
+  if (direct != nullptr && direct_chunk_reads_ && direct->enabled()) {
+    if (direct->read(dataset.get(), index, out)) {
+      ++read_counts_.direct;
+      return;
+    }
+  }
+  if (direct != nullptr) ++read_counts_.h5dread;
   std::vector<hsize_t> count = dataset_shape(dataset.get());
   std::vector<hsize_t> start(count.size(), 0);
   start[0] = static_cast<hsize_t>(index);
@@ -201,7 +210,7 @@ void TileArchive::read_row(const H5Handle& dataset, const char* name, int64_t in
 }
 
 int64_t TileArchive::read_image(int64_t index, void* out, NonFinite policy) const {
-  read_row(images_, "/images", index, hdf5_memory_type(info_.pixel_type), out);
+  read_row(images_, "/images", index, hdf5_memory_type(info_.pixel_type), out, &direct_images_);
   if (info_.pixel_type != PixelType::kFloat32) return 0;
   const float* values = static_cast<const float*>(out);
   const size_t count = image_bytes() / sizeof(float);
@@ -224,7 +233,7 @@ int64_t TileArchive::read_image(int64_t index, void* out, NonFinite policy) cons
 }
 
 void TileArchive::read_mask(int64_t index, uint8_t* out) const {
-  read_row(masks_, "/masks", index, H5T_NATIVE_UINT8, out);
+  read_row(masks_, "/masks", index, H5T_NATIVE_UINT8, out, &direct_masks_);
   const int64_t classes = static_cast<int64_t>(info_.classes.size());
   const size_t count = mask_bytes();
   for (size_t i = 0; i < count; ++i) {

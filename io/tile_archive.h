@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "io/archive_error.h"
+#include "io/direct_chunk_reader.h"
 #include "io/hdf5_handle.h"
 #include "io/pixel_type.h"
 
@@ -73,6 +74,20 @@ class TileArchive {
   // checking every value is a class index or ignore_index.
   void read_mask(int64_t index, uint8_t* out) const;
 
+  // Tiles of deflate(+shuffle) /images and /masks are read with H5Dread_chunk
+  // and inflated outside HDF5's global lock (io/direct_chunk_reader.h), so
+  // threads with their own TileArchive decode in parallel; anything else goes
+  // through H5Dread. Off: every read uses H5Dread (for tests and benchmarks).
+  void set_direct_chunk_reads(bool on) { direct_chunk_reads_ = on; }
+  // Whether /images could be read directly (deflate(+shuffle), no conversion).
+  bool direct_chunk_reads_possible() const { return direct_images_.enabled(); }
+  // Reads of /images and /masks so far, by path taken.
+  struct ReadCounts {
+    int64_t direct = 0;
+    int64_t h5dread = 0;
+  };
+  ReadCounts read_counts() const { return read_counts_; }
+
   // Per-tile metadata; each throws when its dataset is absent.
   std::array<int64_t, 2> read_origin(int64_t index) const;  // row, column
   int32_t read_source_id(int64_t index) const;              // index into info().sources
@@ -87,7 +102,9 @@ class TileArchive {
   H5Handle open_dataset(const char* name, const std::vector<hsize_t>& expected, const char* layout,
                         H5T_class_t type_class) const;
   // Reads entry `index` along the first axis of `dataset` into `out`, converted to `memory_type`.
-  void read_row(const H5Handle& dataset, const char* name, int64_t index, hid_t memory_type, void* out) const;
+  // `direct`, when given and enabled, is tried first (see set_direct_chunk_reads).
+  void read_row(const H5Handle& dataset, const char* name, int64_t index, hid_t memory_type, void* out,
+                DirectChunkReader* direct = nullptr) const;
   void check_index(const char* name, int64_t index) const;
 
   std::string path_;
@@ -98,6 +115,11 @@ class TileArchive {
   H5Handle origin_;
   H5Handle source_id_;
   H5Handle geotransform_;
+  bool direct_chunk_reads_ = true;
+  // Per-archive decode buffers; TileArchive is single-threaded by contract.
+  mutable DirectChunkReader direct_images_;
+  mutable DirectChunkReader direct_masks_;
+  mutable ReadCounts read_counts_;
 };
 
 }  // namespace da::io

@@ -68,6 +68,29 @@ def write_good_uint16(path):
                          compression="gzip")
 
 
+def write_compressed_variants(out):
+    """Compressed archives for the direct chunk reads (H5Dread_chunk + our own inflate and unshuffle),
+    compared tile by tile with H5Dread: uint8 and uint16, gzip with and without shuffle, masks too;
+    fletcher32 (a filter we leave to HDF5) and a never-written chunk (fill value) take the H5Dread path."""
+    u8, u16 = image_values().astype(np.uint8), (image_values() * 200).astype(np.uint16)
+    for name, data, shuffle in [("h5py_uint8_gzip.h5", u8, False), ("h5py_uint8_gzip_shuffle.h5", u8, True),
+                                ("h5py_uint16_gzip_shuffle.h5", u16, True)]:
+        with h5py.File(os.path.join(out, name), "w") as f:
+            root(f, classes=CLASSES)
+            f.create_dataset("images", data=data, chunks=(1, C, H, W), compression="gzip", compression_opts=6,
+                             shuffle=shuffle)
+            f.create_dataset("masks", data=mask_values(), chunks=(1, H, W), compression="gzip", shuffle=shuffle)
+    with h5py.File(os.path.join(out, "h5py_uint16_fletcher32.h5"), "w") as f:
+        root(f)
+        f.create_dataset("images", data=u16, chunks=(1, C, H, W), compression="gzip", shuffle=True, fletcher32=True)
+    with h5py.File(os.path.join(out, "h5py_uint16_unwritten.h5"), "w") as f:
+        root(f)
+        dset = f.create_dataset("images", shape=u16.shape, dtype=np.uint16, chunks=(1, C, H, W), compression="gzip",
+                                shuffle=True)
+        dset[0] = u16[0]
+        dset[2] = u16[2]  # tile 1 is never written: H5Dread gives the fill value 0
+
+
 def write_bad(out):
     def simple(name, images=None, masks=None, **attrs):
         with h5py.File(os.path.join(out, name), "w") as f:
@@ -113,6 +136,7 @@ def main():
     write_good_uint8(os.path.join(out, "h5py_uint8.h5"))
     write_good_fixed_float(os.path.join(out, "h5py_fixed_float.h5"))
     write_good_uint16(os.path.join(out, "h5py_uint16.h5"))
+    write_compressed_variants(out)
     write_bad(out)
 
 

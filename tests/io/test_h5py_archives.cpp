@@ -169,6 +169,73 @@ TEST_F(H5pyArchiveTest, UnreadableChunk) {
   EXPECT_EQ(image, test::expected_image(generator_layout(PixelType::kUint8), 2));
 }
 
+// Direct chunk reads (H5Dread_chunk + our own inflate and unshuffle) of
+// archives h5py compressed: byte for byte what H5Dread gives, and the values
+// written; what they do not handle (fletcher32, an unwritten chunk, a corrupt
+// chunk) goes through H5Dread.
+TEST_F(H5pyArchiveTest, DirectChunkReadsEqualH5Dread) {
+  struct Expect {
+    std::string name;
+    PixelType type;
+    double scale;
+    bool masks;
+    bool direct;  // every read takes the direct path
+  };
+  for (const Expect& e : {Expect{"h5py_uint8_gzip.h5", PixelType::kUint8, 1, true, true},
+                          Expect{"h5py_uint8_gzip_shuffle.h5", PixelType::kUint8, 1, true, true},
+                          Expect{"h5py_uint16_gzip_shuffle.h5", PixelType::kUint16, 200, true, true},
+                          Expect{"h5py_uint16.h5", PixelType::kUint16, 200, false, true},
+                          Expect{"h5py_fixed_float.h5", PixelType::kFloat32, 0.25, false, true},
+                          Expect{"h5py_uint16_fletcher32.h5", PixelType::kUint16, 200, false, false},
+                          Expect{"h5py_uint8.h5", PixelType::kUint8, 1, true, false}}) {
+    const TileArchive direct(path(e.name));
+    TileArchive plain(path(e.name));
+    plain.set_direct_chunk_reads(false);
+    EXPECT_EQ(direct.direct_chunk_reads_possible(), e.direct) << e.name;
+    std::vector<char> a(direct.image_bytes()), b(direct.image_bytes());
+    std::vector<uint8_t> ma(direct.mask_bytes()), mb(direct.mask_bytes());
+    for (int64_t n = 0; n < 3; ++n) {
+      direct.read_image(n, a.data());
+      plain.read_image(n, b.data());
+      EXPECT_EQ(a, b) << e.name << " tile " << n;
+      EXPECT_EQ(a, test::expected_image(generator_layout(e.type), n, e.scale)) << e.name << " tile " << n;
+      if (e.masks) {
+        direct.read_mask(n, ma.data());
+        plain.read_mask(n, mb.data());
+        EXPECT_EQ(ma, mb) << e.name << " mask " << n;
+        EXPECT_EQ(ma, test::expected_mask(8, 6, n, 5)) << e.name << " mask " << n;
+      }
+    }
+    const int64_t reads = e.masks ? 6 : 3;
+    EXPECT_EQ(direct.read_counts().direct, e.direct ? reads : 0) << e.name;
+    EXPECT_EQ(plain.read_counts().direct, 0) << e.name;
+  }
+}
+
+TEST_F(H5pyArchiveTest, UnwrittenChunkFallsBackToFillValue) {
+  const TileArchive archive(path("h5py_uint16_unwritten.h5"));
+  EXPECT_TRUE(archive.direct_chunk_reads_possible());
+  std::vector<char> image(archive.image_bytes());
+  for (const int64_t n : {0, 2}) {
+    archive.read_image(n, image.data());
+    EXPECT_EQ(image, test::expected_image(generator_layout(PixelType::kUint16), n, 200)) << "tile " << n;
+  }
+  archive.read_image(1, image.data());
+  EXPECT_EQ(image, std::vector<char>(image.size(), 0));
+  EXPECT_EQ(archive.read_counts().direct, 2);
+  EXPECT_EQ(archive.read_counts().h5dread, 1);
+}
+
+TEST_F(H5pyArchiveTest, CorruptChunkFallsBackToH5DreadAndItsError) {
+  const TileArchive archive(path("corrupt_chunk.h5"));
+  std::vector<char> image(archive.image_bytes());
+  archive_error_of([&] { archive.read_image(1, image.data()); });
+  EXPECT_EQ(archive.read_counts().direct, 0);
+  EXPECT_EQ(archive.read_counts().h5dread, 1);
+  archive.read_image(2, image.data());
+  EXPECT_EQ(archive.read_counts().direct, 1);
+}
+
 // The other direction of the contract: what TileArchiveWriter writes, h5py
 // reads as plain str, lists of str and numbers, with one tile per chunk.
 TEST_F(H5pyArchiveTest, WriterOutputReadsNaturallyInH5py) {

@@ -1,12 +1,17 @@
 // `breakdown`: where a loader's time goes, in one thread, without the
 // loader's threads and queues:
 //   read     io::TileArchive::read_image of every tile into one buffer
-//            (H5Dread: HDF5 and, for deflate archives, the inflate);
-//   convert  what io::BatchReader does with the raw pixels of a batch
-//            (a float tensor per tile, then (image - mean) / std, then
-//            at::stack), on tiles already in memory;
-//   fused    the same values written in one pass, straight into the batch
-//            tensor: out = (float(in) - mean[c]) / std[c].
+//            (for deflate archives direct chunk reads + zlib, see
+//            io/direct_chunk_reader.h);
+//   read_h5dread  the same with direct chunk reads off (H5Dread: HDF5's
+//            filter pipeline does the inflate);
+//   convert  what io::BatchReader did before issue #4's fix with the raw
+//            pixels of a batch (a float tensor per tile, then
+//            (image - mean) / std, then at::stack), on tiles in memory;
+//   fused    the same values written in one pass, straight into a fresh
+//            batch tensor: out = (float(in) - mean[c]) / std[c];
+//   batch_reader  io::BatchReader::read of every batch as the loader calls
+//            it (read + the one-pass conversion into a recycled batch).
 // `convert` and `fused` must give identical batches (checked).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -16,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "io/batch_reader.h"
 #include "io/pixel_type.h"
 #include "io/tile_archive.h"
 #include "tools/bench/bench_common.h"
@@ -49,7 +55,7 @@ int run_breakdown(const Args& args) {
   const int64_t batch = args.integer("batch", 16, 1, 4096);
   const int repeat = static_cast<int>(args.integer("repeat", 3, 1, 100));
   at::set_num_threads(static_cast<int>(args.integer("threads", 1, 1, 64)));
-  const io::TileArchive archive(path);
+  io::TileArchive archive(path);
   const io::ArchiveInfo& info = archive.info();
   if (info.pixel_type == io::PixelType::kFloat32) throw UsageError("breakdown: uint8 and uint16 archives only");
   const bool u8 = info.pixel_type == io::PixelType::kUint8;
@@ -71,6 +77,14 @@ int run_breakdown(const Args& args) {
     for (int64_t t = 0; t < tiles; ++t) archive.read_image(t, one.data());
     read.seconds.push_back(now_s() - start);
   }
+  archive.set_direct_chunk_reads(false);
+  Timings read_h5dread;
+  for (int r = 0; r < repeat; ++r) {
+    const double start = now_s();
+    for (int64_t t = 0; t < tiles; ++t) archive.read_image(t, one.data());
+    read_h5dread.seconds.push_back(now_s() - start);
+  }
+  archive.set_direct_chunk_reads(true);
   // The first batch's raw pixels stay in memory for the conversions.
   std::vector<char> raw(batch * tile_bytes);
   for (int64_t t = 0; t < batch; ++t) archive.read_image(t, raw.data() + t * tile_bytes);
@@ -111,8 +125,24 @@ int run_breakdown(const Args& args) {
     for (int64_t b = 0; b < tiles / batch; ++b) fused_batch();
     fuse.seconds.push_back(now_s() - start);
   }
+  // batch_reader: the loader's own read of each batch (dtype normalisation, no masks, no augmentation).
+  io::LoaderOptions options;
+  options.batch_size = batch;
+  options.load_masks = false;
+  const io::BatchReader reader({path}, options);
+  Timings reader_timings;
+  for (int r = 0; r <= repeat; ++r) {  // the first pass warms the pool
+    const double start = now_s();
+    for (int64_t b = 0; b < tiles / batch; ++b) {
+      std::vector<int64_t> indices;
+      for (int64_t t = b * batch; t < (b + 1) * batch; ++t) indices.push_back(t);
+      reader.read(indices, 0);
+    }
+    if (r > 0) reader_timings.seconds.push_back(now_s() - start);
+  }
   for (const auto& [name, timings] :
-       {std::pair<const char*, const Timings&>{"read", read}, {"convert", convert}, {"fused", fuse}}) {
+       {std::pair<const char*, const Timings&>{"read", read}, {"read_h5dread", read_h5dread}, {"convert", convert},
+        {"fused", fuse}, {"batch_reader", reader_timings}}) {
     std::printf(
         "RESULT kind=breakdown file=%s step=%s tiles=%lld batch=%lld repeat=%d best_s=%.4f median_s=%.4f "
         "tiles_per_s=%.1f mb_per_s=%.1f median_tiles_per_s=%.1f\n",

@@ -22,12 +22,13 @@
 #include <thread>
 #include <vector>
 
+#include "io/tile_archive.h"
 #include "tools/bench/bench_common.h"
 
 namespace da::bench {
 namespace {
 
-enum class Mode { kH5Dread, kDirectZlib, kDirectLibdeflate };
+enum class Mode { kH5Dread, kDirectZlib, kDirectLibdeflate, kTileArchive };
 
 const char* mode_name(Mode mode) {
   switch (mode) {
@@ -37,6 +38,8 @@ const char* mode_name(Mode mode) {
       return "direct_zlib";
     case Mode::kDirectLibdeflate:
       return "direct_libdeflate";
+    case Mode::kTileArchive:
+      return "tile_archive";
   }
   return "?";
 }
@@ -48,7 +51,7 @@ void check(bool ok, const std::string& what) {
 // One thread's view of /images: its own file and dataset handles and buffers.
 class ChunkReader {
  public:
-  explicit ChunkReader(const std::string& path) {
+  explicit ChunkReader(const std::string& path) : archive_(path) {
     file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     check(file_ >= 0, path + ": cannot open");
     images_ = H5Dopen2(file_, "images", H5P_DEFAULT);
@@ -104,6 +107,10 @@ class ChunkReader {
 
   // Tile `index` decoded into `out` (tile_bytes()).
   void read(Mode mode, int64_t index, void* out) {
+    if (mode == Mode::kTileArchive) {
+      archive_.read_image(index, out);
+      return;
+    }
     if (mode == Mode::kH5Dread) {
       hsize_t start[4] = {static_cast<hsize_t>(index), 0, 0, 0};
       hsize_t count[4] = {1, dims_[1], dims_[2], dims_[3]};
@@ -158,6 +165,7 @@ class ChunkReader {
   }
 
  private:
+  io::TileArchive archive_;
   hid_t file_ = H5I_INVALID_HID;
   hid_t images_ = H5I_INVALID_HID;
   hsize_t dims_[4] = {0, 0, 0, 0};
@@ -180,7 +188,7 @@ int run_chunks(const Args& args) {
   const std::string path = args.positional()[0];
   const int max_threads = static_cast<int>(args.integer("threads", 2, 1, 64));
   const int repeat = static_cast<int>(args.integer("repeat", 3, 1, 100));
-  std::vector<Mode> modes{Mode::kH5Dread, Mode::kDirectZlib};
+  std::vector<Mode> modes{Mode::kH5Dread, Mode::kDirectZlib, Mode::kTileArchive};
 #ifdef DA_BENCH_HAVE_LIBDEFLATE
   modes.push_back(Mode::kDirectLibdeflate);
 #endif

@@ -116,7 +116,7 @@ for bands in 3 4; do
       rows+=("| $bands, $dtype, $compression | $tiles | $disk_mb | $(value mb_per_s "$raw") | $(value tiles_per_s "$h5py") | $(value tiles_per_s "$w1") | $(value mb_per_s "$w1") | $(value tiles_per_s "$w2") | $(value mb_per_s "$w2") | $percent | $(value cpu_per_wall "$w1") / $(value cpu_per_wall "$w2") |")
       breakdown="$("$bin" breakdown "$file" --threads "$threads" --repeat "$repeat" | result)"
       step() { value tiles_per_s "$(grep "step=$1 " <<< "$breakdown" || true)"; }
-      breakdown_rows+=("| $bands, $dtype, $compression | $(step read) | $(step convert) | $(step fused) |")
+      breakdown_rows+=("| $bands, $dtype, $compression | $(step read_h5dread) | $(step read) | $(step convert) | $(step fused) | $(step batch_reader) |")
       if [[ $deflate != 0 ]]; then
         chunks="$("$bin" chunks "$file" --threads 2 --repeat "$repeat" | result)"
         for t in 1 2; do
@@ -125,7 +125,7 @@ for bands in 3 4; do
             line="$(grep "mode=$1 threads=$t " <<< "$chunks" || true)"
             [[ -z "$line" ]] || echo "$(value tiles_per_s "$line") ($(value cpu_per_wall "$line"))"
           }
-          chunk_rows+=("| $bands, $dtype, $compression | $t | $(cell h5dread) | $(cell direct_zlib) | $(cell direct_libdeflate) |")
+          chunk_rows+=("| $bands, $dtype, $compression | $t | $(cell h5dread) | $(cell direct_zlib) | $(cell direct_libdeflate) | $(cell tile_archive) |")
         done
       fi
     done
@@ -137,12 +137,12 @@ echo "| archive (bands, dtype, compression) | tiles | MB on disk | raw MB/s | h5
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 printf '%s\n' "${rows[@]}"
 echo
-echo "| deflate archive | threads | H5Dread tiles/s (CPU/wall) | H5Dread_chunk + zlib | H5Dread_chunk + libdeflate |"
-echo "| --- | ---: | ---: | ---: | ---: |"
+echo "| deflate archive | threads | H5Dread tiles/s (CPU/wall) | H5Dread_chunk + zlib | H5Dread_chunk + libdeflate | TileArchive::read_image |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 printf '%s\n' "${chunk_rows[@]}"
 echo
-echo "| archive (one thread) | TileArchive::read_image tiles/s | loader's conversion + normalisation tiles/s | fused into the batch tiles/s |"
-echo "| --- | ---: | ---: | ---: |"
+echo "| archive (one thread) | read, H5Dread tiles/s | TileArchive::read_image tiles/s | old conversion (per-tile tensors + stack) tiles/s | fused into a fresh batch tiles/s | BatchReader::read (read + conversion) tiles/s |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 printf '%s\n' "${breakdown_rows[@]}"
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,118 @@
+#include "io/direct_chunk_reader.h"
+
+#include <zlib.h>
+
+#include <cstring>
+
+#include "io/hdf5_handle.h"
+
+namespace da::io {
+namespace {
+
+// Inverse of HDF5's shuffle filter: byte b of element i was stored at b * n + i.
+void unshuffle(const unsigned char* in, unsigned char* out, size_t bytes, size_t element_size) {
+  const size_t n = bytes / element_size;
+  if (element_size == 2) {  // uint16, the common case: two planes interleaved
+    const unsigned char* low = in;
+    const unsigned char* high = in + n;
+    for (size_t i = 0; i < n; ++i) {
+      out[2 * i] = low[i];
+      out[2 * i + 1] = high[i];
+    }
+  } else {
+    for (size_t b = 0; b < element_size; ++b) {
+      const unsigned char* plane = in + b * n;
+      for (size_t i = 0; i < n; ++i) out[i * element_size + b] = plane[i];
+    }
+  }
+  // HDF5 leaves a tail shorter than one element as it is.
+  const size_t tail = bytes - n * element_size;
+  if (tail > 0) std::memcpy(out + n * element_size, in + n * element_size, tail);
+}
+
+bool inflate_exact(const unsigned char* in, size_t in_bytes, unsigned char* out, size_t out_bytes) {
+  uLongf length = static_cast<uLongf>(out_bytes);
+  return uncompress(out, &length, in, static_cast<uLong>(in_bytes)) == Z_OK && length == out_bytes;
+}
+
+}  // namespace
+
+DirectChunkReader::DirectChunkReader(hid_t dataset, hid_t memory_type, size_t row_bytes) : row_bytes_(row_bytes) {
+  const H5Handle create(H5Dget_create_plist(dataset), H5Pclose);
+  const H5Handle space(H5Dget_space(dataset), H5Sclose);
+  const H5Handle type(H5Dget_type(dataset), H5Tclose);
+  if (!create.valid() || !space.valid() || !type.valid() || H5Pget_layout(create.get()) != H5D_CHUNKED ||
+      H5Tequal(type.get(), memory_type) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return;
+  }
+  rank_ = H5Sget_simple_extent_ndims(space.get());
+  if (rank_ < 1 || rank_ > 8) return;
+  std::vector<hsize_t> dims(rank_), chunk(rank_);
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  if (H5Pget_chunk(create.get(), rank_, chunk.data()) != rank_ || chunk[0] != 1) {
+    H5Eclear2(H5E_DEFAULT);
+    return;
+  }
+  for (int d = 1; d < rank_; ++d) {
+    if (chunk[d] != dims[d]) return;  // a row spans several chunks
+  }
+  const size_t type_size = H5Tget_size(type.get());
+  element_size_ = type_size;
+  const int filters = H5Pget_nfilters(create.get());
+  for (int f = 0; f < filters; ++f) {
+    unsigned flags = 0, config = 0;
+    unsigned values[8] = {0};
+    size_t count = 8;
+    const H5Z_filter_t id =
+        H5Pget_filter2(create.get(), static_cast<unsigned>(f), &flags, &count, values, 0, nullptr, &config);
+    if (id == H5Z_FILTER_DEFLATE) {
+      pipeline_.push_back(Filter::kDeflate);
+    } else if (id == H5Z_FILTER_SHUFFLE) {
+      pipeline_.push_back(Filter::kShuffle);
+      // HDF5 stores the element size it shuffled by as the first value.
+      if (count >= 1 && values[0] > 0) element_size_ = values[0];
+    } else {
+      H5Eclear2(H5E_DEFAULT);
+      pipeline_.clear();
+      return;  // fletcher32, szip, a plugin...: HDF5 decodes it
+    }
+  }
+  const bool deflate_only = pipeline_ == std::vector<Filter>{Filter::kDeflate};
+  const bool shuffle_deflate = pipeline_ == std::vector<Filter>{Filter::kShuffle, Filter::kDeflate};
+  // No filters: H5Dread copies the chunk under the lock either way, nothing to gain.
+  if ((!deflate_only && !shuffle_deflate) || element_size_ == 0 || row_bytes_ == 0) {
+    pipeline_.clear();
+    return;
+  }
+  stored_.resize(row_bytes_ + row_bytes_ / 16 + 1024);
+  if (shuffle_deflate && element_size_ > 1) work_.resize(row_bytes_);
+  enabled_ = true;
+}
+
+bool DirectChunkReader::read(hid_t dataset, int64_t index, void* out) {
+  if (!enabled_ || index < 0) return false;
+  std::vector<hsize_t> offset(rank_, 0);
+  offset[0] = static_cast<hsize_t>(index);
+  hsize_t stored = 0;
+  // 0 bytes: the chunk was never written, H5Dread returns the fill value.
+  if (H5Dget_chunk_storage_size(dataset, offset.data(), &stored) < 0 || stored == 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return false;
+  }
+  if (stored > stored_.size()) stored_.resize(stored);
+  uint32_t skipped = 0;  // bit f set: filter f of the pipeline was not applied to this chunk
+  if (H5Dread_chunk(dataset, H5P_DEFAULT, offset.data(), &skipped, stored_.data()) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return false;
+  }
+  if (skipped != 0) return false;
+  // From here on no HDF5 call: the decode runs outside HDF5's global lock.
+  auto* target = static_cast<unsigned char*>(out);
+  const bool unshuffle_needed = pipeline_.size() == 2 && element_size_ > 1;
+  if (!inflate_exact(stored_.data(), stored, unshuffle_needed ? work_.data() : target, row_bytes_)) return false;
+  if (unshuffle_needed) unshuffle(work_.data(), target, row_bytes_, element_size_);
+  return true;
+}
+
+}  // namespace da::io
