@@ -39,6 +39,21 @@ c10::IValue read_value(torch::serialize::InputArchive& archive, const std::strin
   return value;
 }
 
+models::StateDict read_tensor_dict(torch::serialize::InputArchive& archive, const std::string& key,
+                                   const std::string& path) {
+  models::StateDict state;
+  for (const auto& entry : read_value(archive, key, path).toGenericDict()) {
+    state[entry.key().toStringRef()] = entry.value().toTensor();
+  }
+  return state;
+}
+
+models::StateDict read_tensor_dict_from(const std::string& path, const std::string& key) {
+  torch::serialize::InputArchive archive;
+  io::load_checkpoint_file(archive, path);
+  return read_tensor_dict(archive, key, path);
+}
+
 std::string method_key(std::size_t i) { return "method_" + std::to_string(i); }
 
 }  // namespace
@@ -93,10 +108,7 @@ TrainingProgress load_checkpoint(const std::string& path, const CheckpointParts&
     progress.scalars[entry.key().toStringRef()] = entry.value().toDouble();
   }
 
-  models::StateDict state;
-  for (const auto& entry : read_value(archive, "model", path).toGenericDict()) {
-    state[entry.key().toStringRef()] = entry.value().toTensor();
-  }
+  const models::StateDict state = read_tensor_dict(archive, "model", path);
   try {
     models::load_state_dict(parts.model, state, models::LoadOptions{});
   } catch (const std::exception& e) {
@@ -140,24 +152,10 @@ TrainingProgress load_checkpoint(const std::string& path, const CheckpointParts&
   return progress;
 }
 
-models::StateDict read_checkpoint_model(const std::string& path) {
-  torch::serialize::InputArchive archive;
-  io::load_checkpoint_file(archive, path);
-  models::StateDict state;
-  for (const auto& entry : read_value(archive, "model", path).toGenericDict()) {
-    state[entry.key().toStringRef()] = entry.value().toTensor();
-  }
-  return state;
-}
+models::StateDict read_checkpoint_model(const std::string& path) { return read_tensor_dict_from(path, "model"); }
 
 models::StateDict read_checkpoint_method_tensors(const std::string& path) {
-  torch::serialize::InputArchive archive;
-  io::load_checkpoint_file(archive, path);
-  models::StateDict state;
-  for (const auto& entry : read_value(archive, "method_tensors", path).toGenericDict()) {
-    state[entry.key().toStringRef()] = entry.value().toTensor();
-  }
-  return state;
+  return read_tensor_dict_from(path, "method_tensors");
 }
 
 std::string read_checkpoint_config(const std::string& path) {
