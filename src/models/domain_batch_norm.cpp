@@ -28,7 +28,15 @@ size_t for_each_domain_bn(torch::nn::Module& module, Fn&& fn) {
   return n;
 }
 
+thread_local std::shared_ptr<BatchStatsSync> t_sync;  // the innermost BatchNormSyncScope's
+
 }  // namespace
+
+BatchNormSyncScope::BatchNormSyncScope(std::shared_ptr<BatchStatsSync> sync) : previous_(std::move(t_sync)) {
+  t_sync = std::move(sync);
+}
+
+BatchNormSyncScope::~BatchNormSyncScope() { t_sync = std::move(previous_); }
 
 const char* domain_name(Domain domain) { return domain == Domain::kSource ? "source" : "target"; }
 
@@ -46,12 +54,20 @@ void DomainBatchNorm2dImpl::reset() {
 }
 
 at::Tensor DomainBatchNorm2dImpl::forward(const at::Tensor& x) {
+  const double momentum = options.momentum().value_or(0.1);
+  if (sync_) {
+    if (domain_ == Domain::kTarget) {
+      return sync_batch_norm(x, target_->weight, target_->bias, target_->running_mean, target_->running_var,
+                             target_->num_batches_tracked, is_training(), momentum, options.eps(), *sync_);
+    }
+    return sync_batch_norm(x, weight, bias, running_mean, running_var, num_batches_tracked, is_training(), momentum,
+                           options.eps(), *sync_);
+  }
   if (domain_ == Domain::kTarget) return target_->forward(x);
   // BatchNormImplBase::forward with momentum 0.1 and running stats.
   if (x.dim() != 4) {
     throw std::invalid_argument("DomainBatchNorm2d: expected 4D input, got " + std::to_string(x.dim()) + "D");
   }
-  const double momentum = options.momentum().value_or(0.1);
   if (is_training()) num_batches_tracked += 1;
   return torch::nn::functional::detail::batch_norm(x, running_mean, running_var, weight, bias, is_training(),
                                                    momentum, options.eps());
@@ -72,8 +88,17 @@ void DomainBatchNorm2dImpl::pretty_print(std::ostream& stream) const {
 }
 
 torch::nn::AnyModule make_batch_norm(int64_t num_features, bool domain_specific) {
-  if (domain_specific) return torch::nn::AnyModule(DomainBatchNorm2d(num_features));
+  if (domain_specific) {
+    DomainBatchNorm2d bn(num_features);
+    bn->set_sync(t_sync);
+    return torch::nn::AnyModule(bn);
+  }
+  if (t_sync) return torch::nn::AnyModule(SyncBatchNorm2d(num_features, t_sync));
   return torch::nn::AnyModule(torch::nn::BatchNorm2d(num_features));
+}
+
+bool is_batch_norm(torch::nn::Module& module) {
+  return module.as<torch::nn::BatchNorm2d>() || module.as<DomainBatchNorm2d>() || module.as<SyncBatchNorm2d>();
 }
 
 void init_batch_norms(torch::nn::Module& module) {
@@ -85,6 +110,9 @@ void init_batch_norms(torch::nn::Module& module) {
     } else if (auto* d = m->as<DomainBatchNorm2d>()) {  // source branches
       torch::nn::init::ones_(d->weight);
       torch::nn::init::zeros_(d->bias);
+    } else if (auto* sb = m->as<SyncBatchNorm2d>()) {
+      torch::nn::init::ones_(sb->weight);
+      torch::nn::init::zeros_(sb->bias);
     }
   }
 }

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <ostream>
 
 #include <ATen/core/Tensor.h>
@@ -31,6 +32,8 @@
 #include <torch/nn/modules/container/any.h>
 #include <torch/nn/options/batchnorm.h>
 #include <torch/nn/pimpl.h>
+
+#include "models/sync_batch_norm.h"
 
 namespace da::models {
 
@@ -57,6 +60,9 @@ class DomainBatchNorm2dImpl : public torch::nn::Cloneable<DomainBatchNorm2dImpl>
   // Copies the source weight, bias, running_mean, running_var and num_batches_tracked into the target branch.
   void copy_source_to_target();
 
+  // Synchronise both branches' training statistics across ranks (nullptr: local).
+  void set_sync(std::shared_ptr<BatchStatsSync> sync) { sync_ = std::move(sync); }
+
   // Registers both branches afresh (Cloneable).
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
@@ -72,15 +78,34 @@ class DomainBatchNorm2dImpl : public torch::nn::Cloneable<DomainBatchNorm2dImpl>
  private:
   torch::nn::BatchNorm2d target_{nullptr};
   Domain domain_ = Domain::kSource;
+  std::shared_ptr<BatchStatsSync> sync_;
 };
 TORCH_MODULE(DomainBatchNorm2d);
 
 // A BatchNorm2d over `num_features` channels: a plain torch::nn::BatchNorm2d, or a DomainBatchNorm2d when
-// `domain_specific`. Register it with register_module(name, bn.ptr()); call it with bn.forward<at::Tensor>(x).
+// `domain_specific`; inside a BatchNormSyncScope a SyncBatchNorm2d, or a DomainBatchNorm2d whose branches
+// are synchronised. Register it with register_module(name, bn.ptr()); call it with bn.forward<at::Tensor>(x).
 torch::nn::AnyModule make_batch_norm(int64_t num_features, bool domain_specific);
 
-// BN initialisation of smp / torchvision (weight 1, bias 0) for every BatchNorm2d and both branches of every
-// DomainBatchNorm2d in `module` (itself excluded).
+// While alive (on this thread), make_batch_norm builds batch norms synchronised through `sync` (nullptr:
+// plain ones). The model constructor opens one for ModelSpec::batch_stats_sync, so the synchronisation
+// choice reaches every BatchNorm without threading it through each block's constructor.
+class BatchNormSyncScope {
+ public:
+  explicit BatchNormSyncScope(std::shared_ptr<BatchStatsSync> sync);
+  ~BatchNormSyncScope();
+  BatchNormSyncScope(const BatchNormSyncScope&) = delete;
+  BatchNormSyncScope& operator=(const BatchNormSyncScope&) = delete;
+
+ private:
+  std::shared_ptr<BatchStatsSync> previous_;
+};
+
+// Whether `module` is one of the batch norms above (for freezing or inspecting them).
+bool is_batch_norm(torch::nn::Module& module);
+
+// BN initialisation of smp / torchvision (weight 1, bias 0) for every BatchNorm2d, SyncBatchNorm2d and both
+// branches of every DomainBatchNorm2d in `module` (itself excluded).
 void init_batch_norms(torch::nn::Module& module);
 
 // Calls set_domain on every DomainBatchNorm2d in `module` (itself included); returns how many there are.

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "models/resnet_encoder.h"
+#include "models/sync_batch_norm.h"
 
 namespace da::models {
 
@@ -16,6 +18,8 @@ struct ModelSpec {
   int64_t classes = 2;               // output channels of the logits
   // Domain-specific BatchNorm: every BN layer has a source and a target branch (see segmentation_model.h).
   bool domain_specific_bn = false;
+  // When set, BatchNorm training statistics are summed over the ranks through it (dist.sync_bn).
+  std::shared_ptr<BatchStatsSync> batch_stats_sync;
 };
 
 // Encoder options and decoder widths behind an encoder name.

@@ -21,6 +21,7 @@ std::string shape_string(const at::Tensor& x) {
 }  // namespace
 
 SegmentationModelImpl::SegmentationModelImpl(const ModelSpec& spec) : spec_(spec) {
+  const BatchNormSyncScope sync_scope(spec.batch_stats_sync);  // every BatchNorm built below
   const UnetArchitecture arch = unet_architecture(spec);
   encoder_ = register_module("encoder", ResNetEncoder(arch.encoder));
   const EncoderChannels& ch = encoder_->channels();

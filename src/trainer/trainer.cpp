@@ -5,7 +5,6 @@
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 #include <torch/csrc/autograd/grad_mode.h>
-#include <torch/nn/modules/batchnorm.h>
 #include <torch/utils.h>
 
 #include <algorithm>
@@ -67,6 +66,16 @@ class AutocastScope {
   bool active_;
 };
 
+// BatchNorm statistics summed over the ranks (dist.sync_bn).
+class RankSum : public models::BatchStatsSync {
+ public:
+  explicit RankSum(dist::Communicator& comm) : comm_(comm) {}
+  void all_reduce_sum(at::Tensor& tensor) override { comm_.all_reduce(tensor, dist::ReduceOp::kSum); }
+
+ private:
+  dist::Communicator& comm_;
+};
+
 }  // namespace
 
 Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Communicator& comm,
@@ -81,7 +90,8 @@ Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Co
   // The archives decide bands and classes before the model and methods exist.
   const io::ArchiveSet source_set(data.source.train);
   const io::ArchiveSet target_set(data.target.train);
-  const models::ModelSpec spec = model_spec(config_, source_set.info(), target_set.info());
+  models::ModelSpec spec = model_spec(config_, source_set.info(), target_set.info());
+  if (config_.dist.sync_bn && world_.size > 1) spec.batch_stats_sync = std::make_shared<RankSum>(comm_);
   classes_ = spec.classes;
   class_names_ = source_set.info().classes;
   model_ = build_model(config_, spec);
@@ -149,12 +159,6 @@ Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Co
   lambda_schedule_ = methods::LambdaSchedule{ls.name, ls.value, ls.gamma};
   if (compute_.loss_scaling) scaler_ = std::make_unique<LossScaler>();
 
-  if (world_.size > 1 && config_.dist.sync_bn) {
-    // Refused rather than silently ignored: the ranks' BatchNorm statistics would differ from what was asked.
-    throw config::ConfigError(
-        "dist.sync_bn: synchronised BatchNorm is not implemented yet; use model.freeze_bn: true or a larger "
-        "data.batch_size per rank (running statistics are broadcast from rank 0 every epoch)");
-  }
   if (world_.size > 1) {
     reducer_ = std::make_unique<dist::GradReducer>(
         comm_, named_parameters(), dist::ReducerOptions{config_.dist.bucket_mb, config_.dist.first_bucket_mb});
@@ -212,7 +216,7 @@ void Trainer::set_train_mode(bool train) {
   model_->train(train);
   if (train && config_.model.freeze_bn) {
     for (const auto& module : model_->modules()) {
-      if (module->as<torch::nn::BatchNorm2d>() || module->as<models::DomainBatchNorm2d>()) module->eval();
+      if (models::is_batch_norm(*module)) module->eval();
     }
   }
   for (auto& wm : methods_) {

@@ -661,3 +661,61 @@ TEST_F(PythonWeights, TorchvisionEncoderLoadsIntoTheEncoderOnly) {
 
 }  // namespace
 }  // namespace da::models
+
+namespace da::models {
+namespace {
+
+// A world of one: the sum over ranks is the tensor itself.
+struct OneRank : BatchStatsSync {
+  void all_reduce_sum(at::Tensor&) override {}
+};
+
+TEST(SyncBatchNorm, OneRankEqualsBatchNorm) {
+  at::manual_seed(3);
+  const at::Tensor input = at::randn({4, 5, 6, 7}) * 3 + 1;
+  const at::Tensor upstream = at::randn({4, 5, 6, 7});
+  torch::nn::BatchNorm2d plain(5);
+  SyncBatchNorm2d synced(5, std::make_shared<OneRank>());
+  {
+    torch::NoGradGuard no_grad;
+    plain->weight.copy_(at::rand({5}) + 0.5);
+    plain->bias.copy_(at::randn({5}));
+    synced->weight.copy_(plain->weight);
+    synced->bias.copy_(plain->bias);
+  }
+  const at::Tensor x1 = input.clone().requires_grad_();
+  const at::Tensor x2 = input.clone().requires_grad_();
+  const at::Tensor y1 = plain->forward(x1);
+  const at::Tensor y2 = synced->forward(x2);
+  EXPECT_TRUE(at::allclose(y1, y2, 1e-5, 1e-5));
+  (y1 * upstream).sum().backward();
+  (y2 * upstream).sum().backward();
+  EXPECT_TRUE(at::allclose(x1.grad(), x2.grad(), 1e-4, 1e-5)) << (x1.grad() - x2.grad()).abs().max();
+  EXPECT_TRUE(at::allclose(plain->weight.grad(), synced->weight.grad(), 1e-4, 1e-5));
+  EXPECT_TRUE(at::allclose(plain->bias.grad(), synced->bias.grad(), 1e-4, 1e-5));
+  EXPECT_TRUE(at::allclose(plain->running_mean, synced->running_mean, 1e-6, 1e-6));
+  EXPECT_TRUE(at::allclose(plain->running_var, synced->running_var, 1e-5, 1e-6));
+  EXPECT_EQ(synced->num_batches_tracked.item<int64_t>(), 1);
+  plain->eval();
+  synced->eval();
+  EXPECT_TRUE(at::allclose(plain->forward(input), synced->forward(input), 1e-5, 1e-5));
+}
+
+TEST(SyncBatchNorm, ModelBuiltWithSyncUsesItEverywhere) {
+  ModelSpec spec{"tiny", 3, 2, false, std::make_shared<OneRank>()};
+  auto model = make_segmentation_model(spec);
+  std::size_t synced = 0, plain = 0;
+  for (const auto& m : model->modules()) {
+    synced += m->as<SyncBatchNorm2d>() != nullptr;
+    plain += m->as<torch::nn::BatchNorm2d>() != nullptr;
+  }
+  EXPECT_GT(synced, 10u);
+  EXPECT_EQ(plain, 0u);
+  // Same names as a plain model, so checkpoints and weights load either way.
+  auto reference = make_segmentation_model({"tiny", 3, 2});
+  EXPECT_EQ(model->named_parameters().keys(), reference->named_parameters().keys());
+  EXPECT_EQ(model->named_buffers().keys(), reference->named_buffers().keys());
+}
+
+}  // namespace
+}  // namespace da::models
