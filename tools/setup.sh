@@ -11,7 +11,7 @@ PACKAGES=(
   build-essential cmake pkg-config git
   libtorch-dev            # libtorch 1.13 (CPU)
   libopenmpi-dev openmpi-bin
-  libyaml-cpp-dev libhdf5-dev libspdlog-dev libgtest-dev
+  libyaml-cpp-dev libhdf5-dev zlib1g-dev libspdlog-dev libgtest-dev
   libgdal-dev
   python3-torch python3-torchvision python3-h5py python3-numpy   # reference values and benchmark peers
 )

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "io/archive_set.h"
+#include "log/json_text.h"
 #include "io/tile_loader.h"
 
 namespace da::inference {
@@ -19,30 +20,6 @@ std::string number(double value, int digits = 4) {
   char text[32];
   std::snprintf(text, sizeof(text), "%.*f", digits, value);
   return text;
-}
-
-std::string json_number(double value) {
-  if (!std::isfinite(value)) return "null";
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.17g", value);
-  return text;
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof(escaped), "\\u%04x", static_cast<unsigned>(c));
-      out += escaped;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 }  // namespace
@@ -107,15 +84,15 @@ std::string scores_table(const Evaluation& e) {
 
 std::string scores_json(const Evaluation& e) {
   std::ostringstream out;
-  out << "{\n  \"checkpoint\": " << json_string(e.checkpoint) << ",\n  \"inputs\": [";
-  for (std::size_t i = 0; i < e.inputs.size(); ++i) out << (i ? ", " : "") << json_string(e.inputs[i]);
-  out << "],\n  \"domain\": " << json_string(models::domain_name(e.domain)) << ",\n  \"tiles\": " << e.tiles
-      << ",\n  \"pixels\": " << e.scores.pixels << ",\n  \"miou\": " << json_number(e.scores.miou)
-      << ",\n  \"mean_f1\": " << json_number(e.scores.mean_f1)
-      << ",\n  \"overall_accuracy\": " << json_number(e.scores.overall_accuracy) << ",\n  \"classes\": [";
+  out << "{\n  \"checkpoint\": " << log::json_string(e.checkpoint) << ",\n  \"inputs\": [";
+  for (std::size_t i = 0; i < e.inputs.size(); ++i) out << (i ? ", " : "") << log::json_string(e.inputs[i]);
+  out << "],\n  \"domain\": " << log::json_string(models::domain_name(e.domain)) << ",\n  \"tiles\": " << e.tiles
+      << ",\n  \"pixels\": " << e.scores.pixels << ",\n  \"miou\": " << log::json_number(e.scores.miou)
+      << ",\n  \"mean_f1\": " << log::json_number(e.scores.mean_f1)
+      << ",\n  \"overall_accuracy\": " << log::json_number(e.scores.overall_accuracy) << ",\n  \"classes\": [";
   for (std::size_t k = 0; k < e.class_names.size(); ++k) {
-    out << (k ? ",\n" : "\n") << "    {\"name\": " << json_string(e.class_names[k])
-        << ", \"iou\": " << json_number(e.scores.iou.at(k)) << ", \"f1\": " << json_number(e.scores.f1.at(k)) << "}";
+    out << (k ? ",\n" : "\n") << "    {\"name\": " << log::json_string(e.class_names[k])
+        << ", \"iou\": " << log::json_number(e.scores.iou.at(k)) << ", \"f1\": " << log::json_number(e.scores.f1.at(k)) << "}";
   }
   out << "\n  ],\n  \"confusion_matrix\": [";
   const at::Tensor counts = e.counts.to(at::kLong).contiguous();

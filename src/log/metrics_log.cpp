@@ -1,45 +1,17 @@
 #include "log/metrics_log.h"
 
-#include <cmath>
-#include <cstdio>
 #include <stdexcept>
 
+#include "log/json_text.h"
 #include "log/tensorboard_writer.h"
 
 namespace da::log {
-namespace {
-
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
-std::string json_number(double value) {
-  if (!std::isfinite(value)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", value);
-  return buf;
-}
-
-}  // namespace
 
 std::string metrics_json(const std::string& kind, std::int64_t epoch, std::int64_t step,
                          const std::map<std::string, double>& values) {
   std::string line = "{\"kind\": " + json_string(kind) + ", \"epoch\": " + std::to_string(epoch) +
                      ", \"step\": " + std::to_string(step);
-  for (const auto& [key, value] : values) line += ", " + json_string(key) + ": " + json_number(value);
+  for (const auto& [key, value] : values) line += ", " + json_string(key) + ": " + json_number(value, 9);
   return line + "}";
 }
 
