@@ -153,6 +153,36 @@ TEST(DataParallel, SyncBatchNormTwoRanksEqualOneRankWithTwiceTheBatch) {
   fs::remove_all(dir);
 }
 
+TEST(TrainCommand, BadInputsExitWithTheirMessage) {
+  const std::string dir = test::make_temp_dir("da_bad_input");
+  const std::string config = config_file(dir + "/cfg", "{name: source_only}");
+  const std::string out = "run.output_dir=" + dir + "/out";
+  // The config disagrees with the archives: a configuration error, status 2.
+  auto r = run_da_dist(1, config, {out, "model.in_channels=4"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("config error: model.in_channels: 4 but the archives have 3 bands (red, green, blue); "
+                       "use 0 to take it from the archives"),
+            std::string::npos)
+      << r.err;
+  r = run_da_dist(1, config, {out, "model.classes=7"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("model.classes: 7 but the source archives have 4 classes"), std::string::npos) << r.err;
+  // A missing checkpoint to resume from: a runtime error naming it, status 1.
+  const std::string missing = dir + "/none.pt";
+  std::vector<std::string> args{"--config", config, "--set", out, "--resume", missing};
+  r = test::run_process(test::binary_path("src/da_dist"), args, {"OMP_NUM_THREADS=1"}, 120);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("error on rank 0: checkpoint " + missing + ": no such file"), std::string::npos) << r.err;
+  // cuda asked for on a machine without it.
+  if (!fs::exists("/dev/nvidia0")) {
+    r = run_da_dist(1, config, {out, "run.device=cuda"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("run.device is cuda but this build or machine has no CUDA device"), std::string::npos)
+        << r.err;
+  }
+  fs::remove_all(dir);
+}
+
 TEST(DataParallel, AFailingRankEndsTheJobQuickly) {
   const std::string dir = test::make_temp_dir("da_fail");
   const std::string config = config_file(dir + "/cfg", "{name: test_fail_at, step: 3, rank: 1}");
