@@ -42,12 +42,17 @@ class Communicator {
 };
 
 struct CommunicatorOptions {
-  std::string backend = "auto";  // auto | mpi (nccl: see nccl_communicator.h)
+  std::string backend = "auto";  // auto | nccl | mpi
   double timeout_s = 600.0;      // a collective not complete by then is an error
+  bool cuda_tensors = false;     // the model lives on a GPU
 };
 
-// The communicator for the current world (dist::world()): local for a world
-// of one, MPI otherwise. Throws DistError for a backend this build lacks.
+// The communicator for the current world (dist::world()):
+//   auto: local for a world of one; else NCCL for CUDA tensors, MPI for CPU;
+//   nccl: NCCL, even for a world of one (needs CUDA tensors and a build with
+//         NCCL, i.e. a CUDA Torch);
+//   mpi:  MPI (CPU tensors only).
+// Throws DistError naming what is missing for a backend that cannot work.
 std::unique_ptr<Communicator> make_communicator(const CommunicatorOptions& options);
 
 }  // namespace da::dist

@@ -7,7 +7,6 @@
 #include <thread>
 
 #include "dist/bootstrap.h"
-#include "dist/local_communicator.h"
 #include "dist/mpi_check.h"
 
 namespace da::dist {
@@ -111,13 +110,5 @@ at::Tensor MpiCommunicator::all_gather(const at::Tensor& tensor) {
 }
 
 void MpiCommunicator::barrier() { DA_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
-
-std::unique_ptr<Communicator> make_communicator(const CommunicatorOptions& options) {
-  if (options.backend != "auto" && options.backend != "mpi") {
-    throw DistError("dist.backend '" + options.backend + "' is not available in this build (CPU tensors use mpi)");
-  }
-  if (!world().uses_mpi) return std::make_unique<LocalCommunicator>();
-  return std::make_unique<MpiCommunicator>(options.timeout_s);
-}
 
 }  // namespace da::dist

@@ -1,5 +1,8 @@
 #include "dist/nccl_communicator.h"
 
+#include <chrono>
+#include <thread>
+
 #include <cuda_runtime.h>
 #include <nccl.h>
 
@@ -107,15 +110,52 @@ void NcclCommunicator::order_before(cudaStream_t compute) {
   DA_CUDA_CHECK(cudaStreamWaitEvent(compute, event_, 0));
 }
 
+void NcclCommunicator::abort() {
+  if (comm_) ncclCommAbort(comm_);
+  comm_ = nullptr;
+}
+
 void NcclCommunicator::check_async_error() {
+  if (!comm_) throw DistError("the NCCL communicator of rank " + std::to_string(world_.rank) + " was aborted");
   ncclResult_t async = ncclSuccess;
   DA_NCCL_CHECK(ncclCommGetAsyncError(comm_, &async));
   if (async != ncclSuccess) {
-    ncclCommAbort(comm_);
-    comm_ = nullptr;
+    abort();
     throw DistError("NCCL reported an asynchronous error on rank " + std::to_string(world_.rank) + ": " +
                     ncclGetErrorString(async));
   }
 }
+
+NcclCompletion::NcclCompletion(NcclCommunicator& comm) : comm_(&comm) {
+  DA_CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
+  DA_CUDA_CHECK(cudaEventRecord(event_, comm.stream()));
+}
+
+NcclCompletion::~NcclCompletion() {
+  if (event_) cudaEventDestroy(event_);
+}
+
+bool NcclCompletion::done() {
+  const cudaError_t rc = cudaEventQuery(event_);
+  if (rc == cudaErrorNotReady) return false;
+  DA_CUDA_CHECK(rc);
+  return true;
+}
+
+void NcclCompletion::wait(double timeout_s, const std::string& what) {
+  const auto start = std::chrono::steady_clock::now();
+  while (!done()) {
+    comm_->check_async_error();
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (waited > timeout_s) {
+      comm_->abort();
+      throw DistError(what + " timed out after " + std::to_string(static_cast<int>(timeout_s)) + " s on rank " +
+                      std::to_string(comm_->rank()) + " (another rank failed or never reached it)");
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+  }
+}
+
+void NcclCompletion::order_before(cudaStream_t compute) { DA_CUDA_CHECK(cudaStreamWaitEvent(compute, event_, 0)); }
 
 }  // namespace da::dist

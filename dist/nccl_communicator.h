@@ -27,6 +27,31 @@ enum class NcclOp { kSum, kMin, kMax };
 // cannot be initialised (no driver, no device).
 int select_device(const WorldInfo& world);
 
+class NcclCommunicator;
+
+// The point on a communicator's stream reached when the collectives enqueued
+// so far have finished (an event recorded there). Lets a caller poll, wait
+// with a timeout, and order its compute stream after the result.
+class NcclCompletion {
+ public:
+  explicit NcclCompletion(NcclCommunicator& comm);
+  ~NcclCompletion();
+  NcclCompletion(const NcclCompletion&) = delete;
+  NcclCompletion& operator=(const NcclCompletion&) = delete;
+
+  bool done();
+  // Blocks until done, polling NCCL's asynchronous errors; after timeout_s
+  // the communicator is aborted (so no rank stays stuck in the collective)
+  // and DistError names `what`, the rank and the timeout.
+  void wait(double timeout_s, const std::string& what);
+  // Makes `compute` wait for the collectives (no host blocking).
+  void order_before(cudaStream_t compute);
+
+ private:
+  NcclCommunicator* comm_;
+  cudaEvent_t event_ = nullptr;
+};
+
 class NcclCommunicator {
  public:
   // Collective over the world: rank 0 creates the NCCL unique id and
@@ -52,6 +77,9 @@ class NcclCommunicator {
   // Throws DistError if NCCL reported an asynchronous error (e.g. a peer
   // died); the communicator is aborted first so no collective hangs.
   void check_async_error();
+  // Aborts the communicator: every rank's pending collective returns.
+  void abort();
+  int rank() const { return world_.rank; }
 
  private:
   WorldInfo world_;

@@ -15,6 +15,7 @@
 #include "io/atomic_file.h"
 #include "log/logging.h"
 #include "run/run_directory.h"
+#include "trainer/device_setup.h"
 #include "trainer/trainer.h"
 
 namespace da::cli {
@@ -32,7 +33,8 @@ int train(const Arguments& args, config::Config& config, const dist::WorldInfo& 
   dist::barrier();  // the directory exists before any rank opens its log file
   log::add_run_file(run::run_directory(config), world.rank);
   spdlog::info("da_dist {} ranks, run directory {}", world.size, run::run_directory(config));
-  const auto comm = dist::make_communicator({config.dist.backend, config.dist.timeout_s});
+  const auto comm =
+      dist::make_communicator({config.dist.backend, config.dist.timeout_s, trainer::uses_cuda(config.run)});
   trainer::Trainer trainer(config, config::to_yaml(config), *comm, world, run::run_directory(config));
   const int status = trainer.fit(args.resume_path);
   log::flush();

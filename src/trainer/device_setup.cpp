@@ -10,13 +10,14 @@
 
 namespace da::trainer {
 
+bool uses_cuda(const config::RunOptions& run) { return run.device != "cpu" && torch::cuda::is_available(); }
+
 ComputeSetup setup_compute(const config::RunOptions& run, const dist::WorldInfo& world) {
   ComputeSetup setup;
-  const bool cuda = torch::cuda::is_available();
-  if (run.device == "cuda" && !cuda) {
+  if (run.device == "cuda" && !torch::cuda::is_available()) {
     throw std::runtime_error("run.device is cuda but this build or machine has no CUDA device");
   }
-  if (cuda && run.device != "cpu") {
+  if (uses_cuda(run)) {
     const auto gpus = static_cast<int>(torch::cuda::device_count());
     if (world.local_rank >= gpus) {
       throw std::runtime_error("local rank " + std::to_string(world.local_rank) + " has no GPU: this node has " +

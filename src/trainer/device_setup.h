@@ -21,6 +21,10 @@ struct ComputeSetup {
   bool loss_scaling = false;  // fp16 needs a dynamic loss scale
 };
 
+// True when run.device resolves to a GPU (cuda, or auto with CUDA present):
+// the communicator must then take CUDA tensors.
+bool uses_cuda(const config::RunOptions& run);
+
 // run.device auto: cuda:<local_rank> when CUDA is available, else the CPU.
 // Throws std::runtime_error when cuda is asked for and missing, or when the
 // node has fewer GPUs than local ranks. Sets at::set_num_threads: run.threads,

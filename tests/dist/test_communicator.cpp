@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include "dist/bootstrap.h"
+#include "dist/communicator.h"
 #include "dist/errors.h"
 #include "dist/local_communicator.h"
 #include "dist/mpi_communicator.h"
@@ -94,6 +95,34 @@ TEST(MpiCommunicator, TimeoutInsteadOfHang) {
     comm.all_reduce(t);
   }
   EXPECT_EQ(mpi_rank(), comm.rank());
+}
+
+std::string make_error(const std::string& backend, bool cuda_tensors) {
+  try {
+    make_communicator({backend, 30.0, cuda_tensors});
+  } catch (const DistError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(MakeCommunicator, BackendForTheTensorsDevice) {
+  Session session(nullptr, nullptr);  // joins the test main's MPI
+  ASSERT_TRUE(world().uses_mpi);
+  EXPECT_EQ(make_communicator({"auto", 30.0, false})->backend(), "mpi");
+  EXPECT_EQ(make_communicator({"mpi", 30.0, false})->backend(), "mpi");
+  EXPECT_EQ(make_error("nccl", false),
+            "dist.backend nccl needs the model on a GPU, but run.device resolves to the CPU (use dist.backend auto "
+            "or mpi)");
+  EXPECT_EQ(make_error("mpi", true),
+            "dist.backend mpi takes CPU tensors, but the model is on a GPU (use dist.backend auto or nccl)");
+  EXPECT_EQ(make_error("gloo", false), "dist.backend 'gloo' is unknown (auto, nccl or mpi)");
+#ifndef DA_NCCL_ENABLED
+  const std::string no_nccl =
+      "dist.backend nccl is not available: this build has no NCCL (it needs a CUDA Torch and nccl.h)";
+  EXPECT_EQ(make_error("nccl", true), no_nccl);
+  EXPECT_EQ(make_error("auto", true), no_nccl);
+#endif
 }
 
 TEST(LocalCommunicator, IdentityInAWorldOfOne) {

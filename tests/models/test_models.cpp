@@ -3,6 +3,9 @@
 // make_model_reference.py), output and feature shapes, and loading weights
 // saved by Python; domain-specific BatchNorm.
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -699,6 +702,94 @@ TEST(SyncBatchNorm, OneRankEqualsBatchNorm) {
   plain->eval();
   synced->eval();
   EXPECT_TRUE(at::allclose(plain->forward(input), synced->forward(input), 1e-5, 1e-5));
+}
+
+// Two ranks played by two threads: each sum waits for both threads' tensors.
+class TwoThreadSum {
+ public:
+  void sum(int rank, at::Tensor& t) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    const int generation = generation_;
+    slots_[rank] = t.clone();
+    if (++arrived_ == 2) {
+      result_ = slots_[0] + slots_[1];
+      arrived_ = 0;
+      ++generation_;
+      changed_.notify_all();
+    } else {
+      changed_.wait(lock, [&] { return generation_ != generation; });
+    }
+    t.copy_(result_);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  at::Tensor slots_[2], result_;
+  int arrived_ = 0;
+  int generation_ = 0;
+};
+
+struct ThreadRank : BatchStatsSync {
+  ThreadRank(TwoThreadSum& sum, int rank) : sum(sum), rank(rank) {}
+  void all_reduce_sum(at::Tensor& t) override { sum.sum(rank, t); }
+  TwoThreadSum& sum;
+  int rank;
+};
+
+// The formulas, free of float32 rounding: in double, two ranks with half the
+// batch each give BatchNorm2d's output, input gradients, running statistics
+// and (summed over the ranks, as the gradient all-reduce does) parameter
+// gradients over the whole batch to 1e-10. So the residual np2-vs-np1
+// differences of sync_bn training in float32 (test_data_parallel) are
+// rounding, amplified by BatchNorm's backward on tiny feature maps.
+TEST(SyncBatchNorm, TwoRanksEqualBatchNormOverTheWholeBatchInDouble) {
+  at::manual_seed(5);
+  const auto f64 = at::TensorOptions().dtype(at::kDouble);
+  const at::Tensor input = at::randn({6, 3, 4, 5}, f64) * 2 + 0.5;
+  const at::Tensor upstream = at::randn({6, 3, 4, 5}, f64);
+  torch::nn::BatchNorm2d plain(3);
+  plain->to(at::kDouble);
+  {
+    torch::NoGradGuard no_grad;
+    plain->weight.copy_(at::rand({3}, f64) + 0.5);
+    plain->bias.copy_(at::randn({3}, f64));
+  }
+  const at::Tensor whole = input.clone().requires_grad_();
+  const at::Tensor expected = plain->forward(whole);
+  (expected * upstream).sum().backward();
+
+  TwoThreadSum sum;
+  std::vector<SyncBatchNorm2d> ranks;
+  std::vector<at::Tensor> inputs, outputs(2);
+  for (int r = 0; r < 2; ++r) {
+    ranks.emplace_back(3, std::make_shared<ThreadRank>(sum, r));
+    ranks[r]->to(at::kDouble);
+    torch::NoGradGuard no_grad;
+    ranks[r]->weight.copy_(plain->weight);
+    ranks[r]->bias.copy_(plain->bias);
+    inputs.push_back(input.slice(0, 3 * r, 3 * r + 3).clone().requires_grad_());
+  }
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      outputs[r] = ranks[r]->forward(inputs[r]);
+      (outputs[r] * upstream.slice(0, 3 * r, 3 * r + 3)).sum().backward();
+    });
+  }
+  for (auto& t : threads) t.join();
+
+  for (int r = 0; r < 2; ++r) {
+    const auto half = [&](const at::Tensor& t) { return t.slice(0, 3 * r, 3 * r + 3); };
+    EXPECT_LT((outputs[r] - half(expected)).abs().max().item<double>(), 1e-10);
+    EXPECT_LT((inputs[r].grad() - half(whole.grad())).abs().max().item<double>(), 1e-10);
+    EXPECT_LT((ranks[r]->running_mean - plain->running_mean).abs().max().item<double>(), 1e-12);
+    EXPECT_LT((ranks[r]->running_var - plain->running_var).abs().max().item<double>(), 1e-12);
+  }
+  const at::Tensor weight_grad = ranks[0]->weight.grad() + ranks[1]->weight.grad();
+  const at::Tensor bias_grad = ranks[0]->bias.grad() + ranks[1]->bias.grad();
+  EXPECT_LT((weight_grad - plain->weight.grad()).abs().max().item<double>(), 1e-10);
+  EXPECT_LT((bias_grad - plain->bias.grad()).abs().max().item<double>(), 1e-10);
 }
 
 TEST(SyncBatchNorm, ModelBuiltWithSyncUsesItEverywhere) {
