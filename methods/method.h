@@ -82,6 +82,12 @@ class Method {
   // Semi-supervised methods need the target masks loaded.
   virtual bool requires_target_labels() const { return false; }
 
+  // Input-level adaptation (e.g. FDA's amplitude swap): called in each
+  // training step with DA active, before the forward, in the order the
+  // methods are configured; may replace either domain's images (masks must
+  // stay aligned with them). Validation and prediction never see it.
+  virtual void transform_batches(Batch& /*source*/, Batch& /*target*/, std::int64_t /*global_step*/) {}
+
   virtual DaLossOutput compute_da_loss(const StepInputs& step) = 0;
 
   // Lifecycle hooks (default: nothing).

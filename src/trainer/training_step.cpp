@@ -59,13 +59,21 @@ TrainingStep::DomainOutputs TrainingStep::run_model(const io::PairedBatch& batch
 StepLosses TrainingStep::forward(const io::PairedBatch& batch, double lambda, std::int64_t global_step,
                                  bool da_active) {
   const bool with_target = da_active && uses_target_;
-  DomainOutputs out = run_model(batch, with_target);
+  methods::Batch source{batch.source.image, batch.source.mask};
+  methods::Batch target{batch.target.image, batch.target.mask};
+  io::PairedBatch inputs_batch = batch;  // tensors are shared, not copied
+  if (da_active) {
+    for (auto& wm : methods_) wm.method->transform_batches(source, target, global_step);
+    inputs_batch.source.image = source.image;
+    inputs_batch.source.mask = source.mask;
+    inputs_batch.target.image = target.image;
+    inputs_batch.target.mask = target.mask;
+  }
+  DomainOutputs out = run_model(inputs_batch, with_target);
   StepLosses result;
-  const at::Tensor seg = loss_(out.source_logits, batch.source.mask);
+  const at::Tensor seg = loss_(out.source_logits, source.mask);
   at::Tensor da = at::zeros({}, seg.options());
   if (da_active) {
-    const methods::Batch source{batch.source.image, batch.source.mask};
-    const methods::Batch target{batch.target.image, batch.target.mask};
     // Methods that ignore the target still receive a well-formed (empty) target side.
     const methods::StepInputs inputs{source,
                                      target,

@@ -6,34 +6,17 @@ rebuilds exactly the same tensors. Prints one line per quantity:
 `name v1 v2 ...` with full double precision.
 """
 import math
+import os
+import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference_common import Reverse, det, emit, set_params  # noqa: E402
+
 torch.set_default_dtype(torch.float64)
-
-
-def det(shape, offset, scale=1.0):
-    n = math.prod(shape)
-    return (scale * torch.sin(0.37 * torch.arange(n, dtype=torch.float64) + offset)).reshape(shape)
-
-
-def set_params(module):
-    with torch.no_grad():
-        for k, (_, p) in enumerate(module.named_parameters()):
-            p.copy_((0.1 * torch.cos(0.5 * torch.arange(p.numel(), dtype=torch.float64) + k)).reshape(p.shape))
-
-
-class Reverse(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, lam):
-        ctx.lam = lam
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return -ctx.lam * g, None
 
 
 class Pooled(nn.Module):
@@ -58,11 +41,6 @@ class Pixel(nn.Module):
         x = F.leaky_relu(self.conv1(x), 0.2)
         x = F.leaky_relu(self.conv2(x), 0.2)
         return self.conv3(x).reshape(-1)
-
-
-def emit(name, values):
-    flat = values.reshape(-1).tolist() if torch.is_tensor(values) else [values]
-    print(name, " ".join(repr(float(v)) for v in flat))
 
 
 def dann_case(tag, disc, lam):

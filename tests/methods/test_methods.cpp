@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "method_test_support.h"
 #include "methods/dann.h"
 #include "methods/entropy.h"
 #include "methods/gradient_reversal.h"
@@ -25,34 +26,19 @@ const test::Reference& reference() {
 }
 
 using test::det;
-
-// Deterministic weights, the same formula as set_params() in the generator.
-void set_params(torch::nn::Module& module) {
-  torch::NoGradGuard no_grad;
-  std::int64_t k = 0;
-  for (auto& p : module.parameters()) {
-    p.copy_((0.1 * torch::cos(0.5 * torch::arange(p.numel(), torch::kDouble) + double(k++))).reshape(p.sizes()));
-  }
-}
+using test_support::set_params;
 
 void expect_close(const at::Tensor& actual, const std::string& name, double tol = 1e-10) {
-  test::expect_close(actual, reference().at(name), name, tol);
+  test_support::expect_close(reference(), actual, name, tol);
 }
 
-Params params(std::map<std::string, std::string> values) { return Params(std::move(values), "domain_adaptation.method"); }
-
 ModelInfo model_with_channels(std::int64_t channels) {
-  ModelInfo info;
-  info.classes = 3;
-  info.feature_layers = {"encoder.layer3"};
-  info.channels = [channels](const std::string&) { return channels; };
-  return info;
+  return test_support::model_info(3, {"encoder.layer3"}, channels);
 }
 
 std::unique_ptr<Method> create(const std::string& name, std::map<std::string, std::string> values,
                                const ModelInfo& model = model_with_channels(4)) {
-  auto p = params(std::move(values));
-  return Registry::instance().create(name, p, model);
+  return test_support::create(name, std::move(values), model);
 }
 
 TEST(GradientReversal, IdentityForwardReversedScaledBackward) {
@@ -187,24 +173,20 @@ TEST(LambdaSchedule, ProgressByEpochOrBatchWithWarmup) {
 
 TEST(Registry, BuiltinsRegistered) {
   const auto names = Registry::instance().names();
-  for (const char* n : {"dann", "entropy", "pseudo_label", "source_only"}) {
+  for (const char* n : {"advent_adversarial", "bsp", "cdan", "coral", "dann", "entropy", "fda", "mcc", "mmd",
+                        "pseudo_label", "source_only"}) {
     EXPECT_TRUE(Registry::instance().contains(n)) << n;
   }
 }
 
 std::string creation_error(const std::string& name, std::map<std::string, std::string> values) {
-  try {
-    create(name, std::move(values));
-  } catch (const MethodError& e) {
-    return e.what();
-  }
-  return "";
+  return test_support::creation_error(name, std::move(values), model_with_channels(4));
 }
 
 TEST(Registry, ErrorsNamePathAndValidChoices) {
   EXPECT_EQ(creation_error("dan", {}),
-            "domain_adaptation.method.name: unknown method 'dan', registered methods are 'dann', 'entropy', "
-            "'pseudo_label', 'source_only'");
+            "domain_adaptation.method.name: unknown method 'dan', registered methods are 'advent_adversarial', 'bsp', "
+            "'cdan', 'coral', 'dann', 'entropy', 'fda', 'mcc', 'mmd', 'pseudo_label', 'source_only'");
   EXPECT_EQ(creation_error("pseudo_label", {{"treshold", "0.5"}}),
             "domain_adaptation.method.treshold: unknown parameter; valid parameters are 'threshold'");
   EXPECT_EQ(creation_error("pseudo_label", {{"threshold", "1.5"}}),

@@ -1,0 +1,71 @@
+#include "methods/advent.h"
+
+#include <torch/nn/functional/activation.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "methods/dann.h"
+#include "methods/gradient_reversal.h"
+#include "methods/registry.h"
+
+namespace da::methods {
+
+torch::Tensor self_information(const torch::Tensor& logits) {
+  const auto log_p = torch::log_softmax(logits, 1);
+  return -(log_p.exp() * log_p) / std::log(static_cast<double>(logits.size(1)));
+}
+
+EntropyMapDiscriminatorImpl::EntropyMapDiscriminatorImpl(std::int64_t classes, std::int64_t ndf) {
+  const std::vector<std::int64_t> channels{classes, ndf, 2 * ndf, 4 * ndf, 8 * ndf, 1};
+  for (std::size_t i = 0; i + 1 < channels.size(); ++i) {
+    convs_.push_back(register_module(
+        "conv" + std::to_string(i + 1),
+        torch::nn::Conv2d(torch::nn::Conv2dOptions(channels[i], channels[i + 1], 4).stride(2).padding(1))));
+  }
+}
+
+torch::Tensor EntropyMapDiscriminatorImpl::forward(const torch::Tensor& maps) {
+  auto x = maps;
+  for (std::size_t i = 0; i < convs_.size(); ++i) {
+    x = convs_[i](x);
+    if (i + 1 < convs_.size()) {
+      x = torch::nn::functional::leaky_relu(x, torch::nn::functional::LeakyReLUFuncOptions().negative_slope(0.2));
+    }
+  }
+  return x.reshape({-1});
+}
+
+AdventAdversarial::AdventAdversarial(Params& params, const ModelInfo& model) {
+  if (model.classes < 2) throw MethodError(params.path() + ": advent_adversarial needs at least 2 classes");
+  const std::int64_t ndf = params.integer("ndf", 64, 1);
+  lr_ = params.optional_number("discriminator_lr", 0.0);
+  weight_decay_ = params.optional_number("discriminator_weight_decay", 0.0);
+  discriminator_ = EntropyMapDiscriminator(model.classes, ndf);
+}
+
+DaLossOutput AdventAdversarial::compute_da_loss(const StepInputs& step) {
+  for (const auto* logits : {&step.source_logits, &step.target_logits}) {
+    if (logits->size(2) < 32 || logits->size(3) < 32) {
+      throw std::invalid_argument("advent_adversarial: the discriminator halves the maps five times and needs tiles of "
+                                  "at least 32x32 pixels, got " + std::to_string(logits->size(2)) + "x" +
+                                  std::to_string(logits->size(3)));
+    }
+  }
+  const auto source = discriminator_(gradient_reversal(self_information(step.source_logits), step.lambda));
+  const auto target = discriminator_(gradient_reversal(self_information(step.target_logits), step.lambda));
+  double accuracy = 0.0;
+  DaLossOutput out;
+  out.loss = domain_loss(source, target, &accuracy);
+  out.logs = {{"domain_loss", out.loss.item<double>()}, {"domain_acc", accuracy}};
+  return out;
+}
+
+std::vector<ParamGroup> AdventAdversarial::extra_parameter_groups() {
+  return {ParamGroup{"advent_adversarial.discriminator", discriminator_->parameters(), lr_, weight_decay_}};
+}
+
+DA_REGISTER_METHOD("advent_adversarial", AdventAdversarial);
+
+}  // namespace da::methods

@@ -1,0 +1,48 @@
+#include "methods/coral.h"
+
+#include <stdexcept>
+
+#include "methods/feature_access.h"
+#include "methods/registry.h"
+
+namespace da::methods {
+namespace {
+
+// Covariance of the rows of x [n,C] with the (n-1) denominator.
+torch::Tensor covariance(const torch::Tensor& x) {
+  const auto centred = x - x.mean(0, /*keepdim=*/true);
+  return centred.t().matmul(centred) / double(x.size(0) - 1);
+}
+
+}  // namespace
+
+torch::Tensor coral_loss(const torch::Tensor& source, const torch::Tensor& target) {
+  if (source.dim() != 2 || target.dim() != 2 || source.size(1) != target.size(1)) {
+    throw std::invalid_argument("coral: source and target features must be [B,C] with the same C, got " +
+                                std::to_string(source.dim() == 2 ? source.size(1) : -1) + " and " +
+                                std::to_string(target.dim() == 2 ? target.size(1) : -1) + " channels");
+  }
+  if (source.size(0) < 2 || target.size(0) < 2) {
+    throw std::invalid_argument(
+        "coral: needs at least 2 samples per domain to estimate a covariance, got a source batch of " +
+        std::to_string(source.size(0)) + " and a target batch of " + std::to_string(target.size(0)) +
+        " (the statistics are per-rank: raise the per-rank batch size)");
+  }
+  const double d = double(source.size(1));
+  return (covariance(source) - covariance(target)).pow(2).sum() / (4.0 * d * d);
+}
+
+Coral::Coral(Params& params, const ModelInfo& model) { layer_ = params.text("layer", default_feature_layer(model)); }
+
+DaLossOutput Coral::compute_da_loss(const StepInputs& step) {
+  const auto source = pooled_features(step.source_features, layer_, "source", "coral");
+  const auto target = pooled_features(step.target_features, layer_, "target", "coral");
+  DaLossOutput out;
+  out.loss = coral_loss(source, target);
+  out.logs = {{"coral_loss", out.loss.item<double>()}};
+  return out;
+}
+
+DA_REGISTER_METHOD("coral", Coral);
+
+}  // namespace da::methods

@@ -1,0 +1,35 @@
+"""Shared pieces of the method reference generators: the closed-form inputs
+and weights that the C++ tests rebuild (tests/support/python_reference.h),
+gradient reversal, and the output format (`name v1 v2 ...`)."""
+import math
+
+import torch
+
+torch.set_default_dtype(torch.float64)
+
+
+def det(shape, offset, scale=1.0):
+    n = math.prod(shape)
+    return (scale * torch.sin(0.37 * torch.arange(n, dtype=torch.float64) + offset)).reshape(shape)
+
+
+def set_params(module):
+    with torch.no_grad():
+        for k, (_, p) in enumerate(module.named_parameters()):
+            p.copy_((0.1 * torch.cos(0.5 * torch.arange(p.numel(), dtype=torch.float64) + k)).reshape(p.shape))
+
+
+class Reverse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, lam):
+        ctx.lam = lam
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -ctx.lam * g, None
+
+
+def emit(name, values):
+    flat = values.reshape(-1).tolist() if torch.is_tensor(values) else [values]
+    print(name, " ".join(repr(float(v)) for v in flat))
