@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <utility>
 
@@ -75,6 +76,21 @@ class RankSum : public models::BatchStatsSync {
  private:
   dist::Communicator& comm_;
 };
+
+// The mean of each value over the ranks (every rank holds the same keys: the
+// same method and config), so logged training metrics describe the global
+// batch as in a one-process run, not rank 0's share of it.
+std::map<std::string, double> mean_over_ranks(dist::Communicator& comm, const std::map<std::string, double>& values) {
+  if (comm.size() == 1) return values;
+  at::Tensor packed = at::empty({static_cast<std::int64_t>(values.size())}, at::kDouble);
+  std::int64_t i = 0;
+  for (const auto& entry : values) packed[i++] = entry.second;
+  comm.all_reduce(packed, dist::ReduceOp::kSum);
+  std::map<std::string, double> means;
+  i = 0;
+  for (const auto& entry : values) means[entry.first] = packed[i++].item<double>() / comm.size();
+  return means;
+}
 
 }  // namespace
 
@@ -352,6 +368,9 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
     losses.logs["lr"] = optimizer_->lr(0);
     for (const auto& [key, value] : losses.logs) sums[key] += value;
     ++counted;
+    if (progress_.global_step % config_.run.log_every_n_steps == 0) {
+      losses.logs = mean_over_ranks(comm_, losses.logs);
+    }
     if (metrics_log_ && progress_.global_step % config_.run.log_every_n_steps == 0) {
       metrics_log_->write("step", epoch, progress_.global_step, losses.logs);
       spdlog::info("epoch {} step {}/{}: loss {:.4f} (seg {:.4f}, da {:.4f}), lambda {:.4f}", epoch,
@@ -369,7 +388,11 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
     if (stop.item<int>() != 0 && !last_micro) continue;  // finish the accumulation window first
     if (stop.item<int>() != 0) return false;
   }
-  for (const auto& [key, value] : sums) epoch_means["train/" + key] = value / static_cast<double>(counted);
+  // Every rank ran the same number of steps, so the mean of the ranks' means
+  // is the mean over the global batches.
+  for (const auto& [key, value] : mean_over_ranks(comm_, sums)) {
+    epoch_means["train/" + key] = value / static_cast<double>(counted);
+  }
   // Throughput of this epoch (loading included): source images of all ranks
   // per second, and the share of the time spent waiting for gradient
   // all-reduces after backward (communication not hidden behind backward).

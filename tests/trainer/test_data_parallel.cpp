@@ -153,6 +153,29 @@ TEST(DataParallel, SyncBatchNormTwoRanksEqualOneRankWithTwiceTheBatch) {
   fs::remove_all(dir);
 }
 
+// Every built-in method runs unchanged on two ranks (gradients of its nets
+// all-reduced, the replicas' agreement checked at every step).
+TEST(DataParallel, EveryMethodTrainsOnTwoRanks) {
+  const std::string dir = test::make_temp_dir("da_dp_methods");
+  const std::vector<std::string> methods{
+      "{name: cdan, hidden_size: 8, entropy_conditioning: true}",
+      "{name: dann, layers: [encoder.layer3, encoder.layer4], hidden_size: 8}",
+      "{name: advent_adversarial, ndf: 4}",
+      "{name: mcc}",
+      "[{name: dann, hidden_size: 8}, {name: bsp, loss_weight: 0.01}]",
+      "{name: mmd}",
+      "{name: coral}",
+      "{name: fda, beta: 0.05}"};
+  for (std::size_t i = 0; i < methods.size(); ++i) {
+    const std::string config = config_file(dir + "/cfg" + std::to_string(i), methods[i]);
+    const auto r = run_da_dist(2, config, {"run.max_epochs=1", "dist.check_every_n_steps=1",
+                                           "run.output_dir=" + dir + "/run" + std::to_string(i)});
+    EXPECT_EQ(r.exit_code, 0) << methods[i] << "\n" << r.err;
+    EXPECT_GT(last_epoch_metric(dir + "/run" + std::to_string(i) + "/run", "train/loss/total"), 0.0) << methods[i];
+  }
+  fs::remove_all(dir);
+}
+
 TEST(TrainCommand, BadInputsExitWithTheirMessage) {
   const std::string dir = test::make_temp_dir("da_bad_input");
   const std::string config = config_file(dir + "/cfg", "{name: source_only}");
