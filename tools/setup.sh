@@ -14,6 +14,8 @@ PACKAGES=(
   libyaml-cpp-dev libhdf5-dev zlib1g-dev libspdlog-dev libgtest-dev
   libgdal-dev
   python3-torch python3-torchvision python3-h5py python3-numpy   # reference values and benchmark peers
+  protobuf-compiler python3-protobuf   # the independent TensorBoard event reader of the tests
+  python3-matplotlib                   # tools/plot_run.py
 )
 
 missing=()

@@ -188,7 +188,10 @@ Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Co
   if (config_.callbacks.da_monitor.enabled) {
     callbacks_.push_back(std::make_unique<callbacks::DaMonitor>(config_.callbacks.da_monitor));
   }
-  if (world_.rank == 0) metrics_log_ = std::make_unique<log::MetricsLog>(run_dir_, config_.logging.tensorboard);
+  if (world_.rank == 0) {
+    metrics_log_ = std::make_unique<log::MetricsLog>(run_dir_, config_.logging.tensorboard);
+    progress_line_ = std::make_unique<log::ProgressLine>(log::ProgressLine::stdout_is_terminal());
+  }
 
   std::int64_t numel = 0;
   for (const auto& p : parameters()) numel += p.numel();
@@ -340,6 +343,7 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
   double comm_wait = 0;
   set_train_mode(true);
   const auto epoch_start = std::chrono::steady_clock::now();
+  if (progress_line_) progress_line_->start_epoch();
   while (auto pair = train_loader_->next()) {
     const std::int64_t step_in_epoch = train_loader_->position().step - 1;
     const double progress = methods::schedule_progress(da.step_mode, epoch, config_.run.max_epochs,
@@ -371,11 +375,17 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
     if (progress_.global_step % config_.run.log_every_n_steps == 0) {
       losses.logs = mean_over_ranks(comm_, losses.logs);
     }
-    if (metrics_log_ && progress_.global_step % config_.run.log_every_n_steps == 0) {
-      metrics_log_->write("step", epoch, progress_.global_step, losses.logs);
-      spdlog::info("epoch {} step {}/{}: loss {:.4f} (seg {:.4f}, da {:.4f}), lambda {:.4f}", epoch,
-                   step_in_epoch + 1, steps, losses.logs["loss/total"], losses.logs["loss/seg"],
-                   losses.logs["loss/da"], losses.logs["lambda"]);
+    const bool log_step = progress_.global_step % config_.run.log_every_n_steps == 0;
+    if (metrics_log_ && log_step) metrics_log_->write("step", epoch, progress_.global_step, losses.logs);
+    if (progress_line_) {
+      log::ProgressState state;
+      state.epoch = epoch;
+      state.epochs = config_.run.max_epochs;
+      state.step = step_in_epoch + 1;
+      state.steps = steps;
+      state.logs = losses.logs;
+      progress_line_->step(state, static_cast<double>(config_.data.batch_size * world_.size),
+                           total_steps - progress_.global_step, log_step);
     }
     if (world_.size > 1 && progress_.global_step % config_.dist.check_every_n_steps == 0) {
       dist::check_agreement(comm_, {{"global step", static_cast<double>(progress_.global_step)},
@@ -388,6 +398,7 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
     if (stop.item<int>() != 0 && !last_micro) continue;  // finish the accumulation window first
     if (stop.item<int>() != 0) return false;
   }
+  if (progress_line_) progress_line_->end_epoch();
   // Every rank ran the same number of steps, so the mean of the ranks' means
   // is the mean over the global batches.
   for (const auto& [key, value] : mean_over_ranks(comm_, sums)) {

@@ -23,6 +23,7 @@
 #include "io/paired_loader.h"
 #include "io/tile_loader.h"
 #include "log/metrics_log.h"
+#include "log/progress.h"
 #include "methods/lambda_schedule.h"
 #include "models/segmentation_model.h"
 #include "trainer/checkpoint.h"
@@ -94,6 +95,7 @@ class Trainer {
   std::unique_ptr<dist::GradReducer> reducer_;
   std::vector<std::unique_ptr<callbacks::Callback>> callbacks_;
   std::unique_ptr<log::MetricsLog> metrics_log_;
+  std::unique_ptr<log::ProgressLine> progress_line_;  // rank 0 only
 
   TrainingProgress progress_;
   callbacks::Metrics last_metrics_;

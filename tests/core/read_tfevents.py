@@ -11,12 +11,19 @@ one line per event:
     scalar <wall_time> <step> <value> <tag>
 
 <value> is the float32 simple_value widened to a Python float (repr, exact).
+Every record is also parsed by Google's protobuf runtime (Debian's
+python3-protobuf) with the message definitions of tensorboard_event.proto,
+compiled by protoc into a temporary directory, and must give the same events.
 If the `tensorflow` or `tensorboard` package is importable, its reader parses
 the file too and must agree. Exit status 0 on success, 1 on any error.
 """
 
+import importlib
+import os
 import struct
+import subprocess
 import sys
+import tempfile
 
 # ----------------------------------------------------------------- CRC32C
 
@@ -165,6 +172,33 @@ def own_reader(path):
     return events
 
 
+# ----------------------------------------------------------------- protobuf runtime
+
+
+def protobuf_reader(path):
+    """The events as google.protobuf parses the records with the .proto subset."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run(["protoc", "--proto_path=" + here, "--python_out=" + out, "tensorboard_event.proto"],
+                       check=True)
+        sys.path.insert(0, out)
+        try:
+            module = importlib.import_module("tensorboard_event_pb2")
+        finally:
+            sys.path.remove(out)
+    events = []
+    for data in read_records(path):
+        e = module.Event.FromString(data)
+        if e.WhichOneof("what") == "file_version":
+            events.append(("file_version", e.wall_time, e.file_version))
+        elif e.WhichOneof("what") == "summary":
+            for v in e.summary.value:
+                if v.WhichOneof("value") != "simple_value":
+                    raise ValueError("summary value %r without simple_value" % v.tag)
+                events.append(("scalar", e.wall_time, e.step, v.simple_value, v.tag))
+    return events
+
+
 # ----------------------------------------------------------------- optional
 
 
@@ -207,6 +241,14 @@ def main(argv):
         events = own_reader(path)
     except (OSError, ValueError) as e:
         sys.stderr.write("read_tfevents: %s: %s\n" % (path, e))
+        return 1
+    try:
+        parsed = protobuf_reader(path)
+    except Exception as e:  # protoc, import or DecodeError: all mean failure here
+        sys.stderr.write("read_tfevents: %s: protobuf runtime: %s\n" % (path, e))
+        return 1
+    if parsed != events:
+        sys.stderr.write("read_tfevents: protobuf runtime disagrees:\n%r\n%r\n" % (parsed, events))
         return 1
     other = package_reader(path)
     if other is not None:

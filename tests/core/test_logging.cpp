@@ -2,12 +2,19 @@
 // on the console, every rank writes its own file in the run directory.
 #include <gtest/gtest.h>
 #include <spdlog/sinks/sink.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <sstream>
+#include <thread>
 
 #include <filesystem>
 
 #include "config/loader.h"
 #include "log/logging.h"
+#include "log/progress.h"
 #include "run/run_directory.h"
 #include "support/process.h"
 
@@ -52,6 +59,54 @@ TEST(RunDirectory, HoldsResolvedConfig) {
   EXPECT_EQ(saved, config::to_yaml(c));
   EXPECT_DOUBLE_EQ(config::parse_config(saved, "config.yaml").optimizer.lr, 0.25);
   fs::remove_all(dir);
+}
+
+TEST(Progress, DurationAndLineFormats) {
+  EXPECT_EQ(log::format_duration(0), "0:00");
+  EXPECT_EQ(log::format_duration(245.4), "4:05");
+  EXPECT_EQ(log::format_duration(3723), "1:02:03");
+  EXPECT_EQ(log::format_duration(-1), "?");
+  log::ProgressState state;
+  state.epoch = 1;
+  state.epochs = 6;
+  state.step = 10;
+  state.steps = 20;
+  state.images_per_s = 21.34;
+  state.seconds_left = 245;
+  state.logs = {{"loss/total", 0.8123}, {"loss/seg", 0.1}, {"loss/da", 0.7123}, {"lambda", 0.99}};
+  EXPECT_EQ(log::format_progress(state),
+            "epoch 2/6 step 10/20 | 21.3 img/s | ETA 4:05 | loss 0.8123 (seg 0.1000, da 0.7123) | lambda 0.9900");
+}
+
+// Not on a terminal (a Slurm log): plain lines only on the steps marked,
+// with throughput and the time left estimated from the epoch so far.
+TEST(Progress, PlainLinesOnLogStepsWhenNotATerminal) {
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  auto logger = std::make_shared<spdlog::logger>("progress-test", sink);
+  logger->set_pattern("%v");
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(logger);
+  log::ProgressLine line(false);
+  line.start_epoch();
+  log::ProgressState state;
+  state.steps = 4;
+  state.step = 1;
+  line.step(state, 8, 3, false);
+  EXPECT_EQ(out.str(), "");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  state.step = 2;
+  line.step(state, 8, 2, true);
+  line.end_epoch();
+  spdlog::set_default_logger(previous);
+  const std::string text = out.str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  EXPECT_EQ(text.rfind("epoch 1/1 step 2/4 | ", 0), 0u) << text;
+  // 16 images in >= 50 ms: at most 320 img/s; 2 steps left at >= 25 ms each.
+  const double rate = std::stod(text.substr(text.find("| ") + 2));
+  EXPECT_GT(rate, 0.0);
+  EXPECT_LE(rate, 320.0);
+  EXPECT_EQ(text.find('\r'), std::string::npos);
 }
 
 }  // namespace
