@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <new>
+#include <stdexcept>
 #include <utility>
 
 #include "io/augmentation.h"
@@ -169,10 +170,23 @@ BatchReader::BatchReader(const std::vector<std::string>& paths, const LoaderOpti
     throw ArchiveError(archives_.shard(0).path(), "/masks", "masks requested but the archive has none");
   }
   check_augmentation(options_.augmentation, info.height, info.width);
+  if (options_.pin_memory && !at::hasCUDA()) {
+    throw std::invalid_argument(
+        "LoaderOptions::pin_memory: pinned host memory needs a CUDA build of Torch and a GPU, and this process has "
+        "none");
+  }
   mean_ = normalization.mean;
   std_ = normalization.std;
   buffer_.resize(archives_.shard(0).image_bytes());
   if (options_.load_masks) mask_buffer_.resize(archives_.shard(0).mask_bytes());
+}
+
+at::Tensor BatchReader::allocate(at::IntArrayRef sizes, at::ScalarType type) const {
+  // Pinned batches come from Torch's caching host allocator, not from our
+  // pool: a non-blocking copy to the GPU records its stream there, so the
+  // block is not reused while the copy is still reading it.
+  if (options_.pin_memory) return at::empty(sizes, at::TensorOptions().dtype(type).pinned_memory(true));
+  return pool_->tensor(sizes, type);
 }
 
 Batch BatchReader::read(const std::vector<int64_t>& indices, int64_t epoch) const {
@@ -183,8 +197,8 @@ Batch BatchReader::read(const std::vector<int64_t>& indices, int64_t epoch) cons
   const int64_t rows = static_cast<int64_t>(indices.size());
   const NonFinite policy = options_.skip_non_finite ? NonFinite::kReport : NonFinite::kRefuse;
   // One allocation per batch (recycled), each tile written straight into its row.
-  at::Tensor image = pool_->tensor({rows, channels, height, width}, at::kFloat);
-  at::Tensor mask = options_.load_masks ? pool_->tensor({rows, height, width}, at::kLong) : at::Tensor();
+  at::Tensor image = allocate({rows, channels, height, width}, at::kFloat);
+  at::Tensor mask = options_.load_masks ? allocate({rows, height, width}, at::kLong) : at::Tensor();
   float* image_out = image.data_ptr<float>();
   int64_t* mask_out = options_.load_masks ? mask.data_ptr<int64_t>() : nullptr;
   const int64_t image_row = channels * height * width;

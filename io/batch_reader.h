@@ -29,6 +29,8 @@ class BatchReader {
   Batch read(const std::vector<int64_t>& indices, int64_t epoch) const;
 
  private:
+  // A batch tensor: pooled memory, or pinned when LoaderOptions::pin_memory.
+  at::Tensor allocate(at::IntArrayRef sizes, at::ScalarType type) const;
   class BufferPool;
 
   ArchiveSet archives_;

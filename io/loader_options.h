@@ -45,6 +45,9 @@ struct LoaderOptions {
   // false: a NaN or infinite value in a float32 tile is an error;
   // true: the tile is left out of its batch and counted.
   bool skip_non_finite = false;
+  // Batches in page-locked host memory, so that copies to the GPU can be
+  // asynchronous (the trainer sets it when it trains on CUDA). Needs CUDA.
+  bool pin_memory = false;
 };
 
 }  // namespace da::io

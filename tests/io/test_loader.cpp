@@ -89,6 +89,30 @@ TEST_F(LoaderTest, MasksOnlyWhenAsked) {
             path("b.h5") + ": /masks: masks requested but the archive has none");
 }
 
+// Pinned batches: with CUDA they are page-locked and hold the same values;
+// without it (CI) asking for them is a clear error rather than Torch's.
+TEST_F(LoaderTest, PinnedMemoryNeedsCudaAndKeepsValues) {
+  test::write_archive(path("a.h5"), test::small_layout(), 4);
+  LoaderOptions options = plain_options(2);
+  options.pin_memory = true;
+  if (!at::hasCUDA()) {
+    EXPECT_EQ(invalid_argument_of([&] { TileLoader loader(options, {path("a.h5")}); }),
+              "LoaderOptions::pin_memory: pinned host memory needs a CUDA build of Torch and a GPU, and this process "
+              "has none");
+    return;
+  }
+  TileLoader pinned(options, {path("a.h5")});
+  TileLoader plain(plain_options(2), {path("a.h5")});
+  const auto a = epoch_batches(pinned, 0);
+  const auto b = epoch_batches(plain, 0);
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(a[i].image.is_pinned());
+    EXPECT_TRUE(at::equal(a[i].image, b[i].image));
+    EXPECT_TRUE(at::equal(a[i].mask, b[i].mask));
+  }
+}
+
 TEST_F(LoaderTest, ArchiveAndConfigNormalisation) {
   const TileArchiveLayout layout = test::small_layout();
   {
