@@ -297,13 +297,19 @@ test_signals() {
   signal_case term_srun single_node.sbatch TERM
 }
 
-# `sbatch --test-only` validates the scripts against a real cluster; skipped
-# where there is no sbatch. Extra sbatch options (partition, account):
+# `sbatch --test-only` validates the scripts against the cluster the Slurm
+# clients reach (SLURM_CONF or /etc/slurm): skipped where there is no sbatch
+# or no reachable cluster (test_real_slurm.sh test_only starts its own one).
+# Extra sbatch options (partition, account, a smaller geometry):
 # DA_SBATCH_TEST_ARGS.
 test_test_only() {
   CASE=test_only
   if ! command -v sbatch > /dev/null; then
     echo "sbatch not found: skipping sbatch --test-only"
+    exit 77
+  fi
+  if ! timeout 20 sinfo -h > /dev/null 2>&1; then
+    echo "no Slurm cluster reachable (sinfo fails): skipping sbatch --test-only"
     exit 77
   fi
   local f extra=()
