@@ -12,6 +12,7 @@
 #include "dist/communicator.h"
 #include "inference/evaluate.h"
 #include "inference/predict.h"
+#include "inference/scene_predict.h"
 #include "io/atomic_file.h"
 #include "log/logging.h"
 #include "run/run_directory.h"
@@ -44,6 +45,21 @@ int train(const Arguments& args, config::Config& config, const dist::WorldInfo& 
 // predict / evaluate: rank 0 does the whole job; other ranks of an mpirun
 // have nothing to do and exit 0.
 int run_inference(const Arguments& args, const dist::WorldInfo& world) {
+  if (!args.scenes.empty()) {  // every rank maps its share of the scenes
+    log::init(world.rank, args.log_level.empty() ? "info" : args.log_level);
+    inference::ScenePredictOptions options;
+    options.checkpoint = args.checkpoint_path;
+    options.scenes = args.scenes;
+    options.output_dir = args.output_dir;
+    options.confidence = args.confidence;
+    options.domain = inference::parse_domain(args.domain);
+    options.window.window = args.window;
+    options.window.overlap = args.overlap;
+    if (args.batch_size > 0) options.window.batch = args.batch_size;
+    inference::predict_scenes(options, world.rank, world.size);
+    dist::barrier();
+    return 0;
+  }
   if (world.rank != 0) return 0;
   log::init(world.rank, args.log_level.empty() ? "info" : args.log_level);
   const models::Domain domain = inference::parse_domain(args.domain);

@@ -12,9 +12,10 @@ namespace {
 const std::vector<std::string> kOptions = {"--config",    "--set",     "--print-config", "--resume",
                                            "--log-level", "--version", "--help",         "--help-config"};
 const std::vector<std::string> kCommands = {"train", "predict", "evaluate"};
-const std::vector<std::string> kPredictOptions = {"--checkpoint",    "--input",     "--output",
-                                                  "--probabilities", "--geotiff",   "--domain",
-                                                  "--batch-size",    "--log-level", "--help"};
+const std::vector<std::string> kPredictOptions = {"--checkpoint", "--input",      "--output",     "--probabilities",
+                                                  "--geotiff",    "--domain",     "--batch-size", "--log-level",
+                                                  "--scene",      "--output-dir", "--window",     "--overlap",
+                                                  "--confidence", "--help"};
 const std::vector<std::string> kEvaluateOptions = {"--checkpoint", "--input",     "--domain", "--json",
                                                    "--batch-size", "--log-level", "--help"};
 const std::vector<std::string> kDomains = {"source", "target"};
@@ -27,6 +28,22 @@ void check_log_level(const std::string& level) {
     throw config::UsageError("--log-level: unknown level '" + level + "', valid levels are " +
                              config::quoted_list(kLogLevels));
   }
+}
+
+// A whole number >= `min` given to `option`.
+std::int64_t parse_count(const std::string& option, const std::string& text, long long min) {
+  std::size_t used = 0;
+  long long n = 0;
+  try {
+    n = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || n < min) {
+    throw config::UsageError(option + ": expected " + (min > 0 ? "a positive" : "a non-negative") +
+                             " integer, got '" + text + "'");
+  }
+  return n;
 }
 
 // predict / evaluate: argv[i..] are options of `args.command`.
@@ -68,6 +85,22 @@ void parse_inference_arguments(Arguments& args, int argc, char** argv, int i) {
       if (args.inputs.size() == before || args.inputs.back().empty()) {
         throw UsageError("--input needs at least one archive");
       }
+    } else if (option == "--scene") {
+      const std::size_t before = args.scenes.size();
+      if (inline_value) {
+        args.scenes.push_back(value);
+      } else {
+        while (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) args.scenes.emplace_back(argv[++i]);
+      }
+      if (args.scenes.size() == before || args.scenes.back().empty()) throw UsageError("--scene needs at least one raster");
+    } else if (option == "--output-dir") {
+      args.output_dir = take_value();
+    } else if (option == "--window" || option == "--overlap") {
+      const std::int64_t n = parse_count(option, take_value(), option == "--window" ? 1 : 0);
+      (option == "--window" ? args.window : args.overlap) = n;
+    } else if (option == "--confidence") {
+      if (inline_value) throw UsageError("--confidence takes no value");
+      args.confidence = true;
     } else if (option == "--output") {
       args.output_path = take_value();
     } else if (option == "--probabilities") {
@@ -84,17 +117,7 @@ void parse_inference_arguments(Arguments& args, int argc, char** argv, int i) {
                          config::quoted_list(kDomains));
       }
     } else if (option == "--batch-size") {
-      const std::string text = take_value();
-      std::size_t used = 0;
-      long long n = 0;
-      try {
-        n = std::stoll(text, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used != text.size() || n < 1)
-        throw UsageError("--batch-size: expected a positive integer, got '" + text + "'");
-      args.batch_size = n;
+      args.batch_size = parse_count(option, take_value(), 1);
     } else if (option == "--log-level") {
       args.log_level = take_value();
       check_log_level(args.log_level);
@@ -104,6 +127,15 @@ void parse_inference_arguments(Arguments& args, int argc, char** argv, int i) {
   }
   if (args.help) return;
   if (args.checkpoint_path.empty()) throw UsageError(args.command + ": --checkpoint CKPT is required (see --help)");
+  if (predict && !args.scenes.empty()) {
+    if (!args.inputs.empty()) throw UsageError("predict: give --scene RASTER... or --input ARCHIVE..., not both");
+    if (args.output_dir.empty()) throw UsageError("predict: --scene needs --output-dir DIR (see --help)");
+    if (args.overlap >= args.window) {
+      throw UsageError("--overlap " + std::to_string(args.overlap) + " must be smaller than --window " +
+                       std::to_string(args.window));
+    }
+    return;
+  }
   if (args.inputs.empty()) throw UsageError(args.command + ": --input ARCHIVE... is required (see --help)");
   if (predict && args.output_path.empty()) throw UsageError("predict: --output OUT.h5 is required (see --help)");
 }
@@ -115,6 +147,8 @@ std::string usage_text() {
          "               [--resume CHECKPOINT] [--log-level LEVEL] [--version] [--help]\n"
          "       da_dist predict --checkpoint CKPT --input ARCHIVE... --output OUT.h5 [--probabilities]\n"
          "               [--geotiff DIR] [--domain source|target] [--batch-size N] [--log-level LEVEL]\n"
+         "       da_dist predict --checkpoint CKPT --scene RASTER... --output-dir DIR [--window 256]\n"
+         "               [--overlap 32] [--confidence] [--domain source|target] [--batch-size N]\n"
          "       da_dist evaluate --checkpoint CKPT --input ARCHIVE... [--domain source|target] [--json FILE]\n"
          "               [--batch-size N] [--log-level LEVEL]\n"
          "\n"
@@ -138,6 +172,10 @@ std::string usage_text() {
          "  --output OUT.h5      predict: archive with the predicted classes as /masks (written atomically)\n"
          "  --probabilities      predict: also /probabilities [N,K,H,W] float32 (softmax)\n"
          "  --geotiff DIR        predict: one LZW GeoTIFF of classes per tile that has a geotransform\n"
+         "  --scene RASTER...    predict whole rasters (GeoTIFF, VRT, ...) with a sliding window into\n"
+         "                       --output-dir DIR: <name>_classes.tif (uint8, nodata 255), with --confidence\n"
+         "                       also <name>_confidence.tif; --window N and --overlap N in pixels;\n"
+         "                       under mpirun the scenes are split across the ranks\n"
          "  --domain D           BatchNorm branch of a bn_mode: dsbn model (default target; no effect otherwise)\n"
          "  --batch-size N       tiles per forward pass (default: the checkpoint's validation batch size)\n"
          "  --json FILE          evaluate: also write the metrics as JSON\n"

@@ -27,11 +27,18 @@ struct Arguments {
   std::string domain = "target";    // --domain source|target: the DSBN branch
   std::int64_t batch_size = 0;      // --batch-size (0: the checkpoint's validation batch size)
   std::string json_path;            // --json FILE (evaluate)
+  // predict on whole rasters
+  std::vector<std::string> scenes;  // --scene RASTER...
+  std::string output_dir;           // --output-dir DIR
+  std::int64_t window = 256;        // --window N (pixels)
+  std::int64_t overlap = 32;        // --overlap N (pixels, < window)
+  bool confidence = false;          // --confidence: also <stem>_confidence.tif
 };
 
 // Parses argv. Throws config::UsageError with one line for unknown options,
 // missing values, a missing --config (train), or a missing --checkpoint,
-// --input or --output (predict, evaluate).
+// --input or --output (predict, evaluate; predict takes --scene and
+// --output-dir instead of --input and --output for whole rasters).
 Arguments parse_arguments(int argc, char** argv);
 
 // The text of --help.

@@ -7,34 +7,12 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <mutex>
 #include <stdexcept>
 
+#include "inference/gdal_util.h"
 #include "io/atomic_file.h"
 
 namespace da::inference {
-namespace {
-
-std::string gdal_message() {
-  const char* message = CPLGetLastErrorMsg();
-  return message != nullptr && *message != '\0' ? std::string(": ") + message : std::string();
-}
-
-// GDAL reports through CPLError; our exception carries the message instead of stderr.
-class QuietGdal {
- public:
-  QuietGdal() {
-    static std::once_flag registered;
-    std::call_once(registered, [] { GDALAllRegister(); });
-    CPLPushErrorHandler(CPLQuietErrorHandler);
-    CPLErrorReset();
-  }
-  ~QuietGdal() { CPLPopErrorHandler(); }
-  QuietGdal(const QuietGdal&) = delete;
-  QuietGdal& operator=(const QuietGdal&) = delete;
-};
-
-}  // namespace
 
 std::string geotiff_name(std::int64_t index) {
   char name[32];

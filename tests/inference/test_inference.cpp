@@ -24,6 +24,8 @@
 #include "inference/evaluate.h"
 #include "inference/geotiff.h"
 #include "inference/predict.h"
+#include "inference/scene_predict.h"
+#include "inference/sliding_window.h"
 #include "io/archive_fixtures.h"
 #include "io/archive_set.h"
 #include "io/tile_archive_writer.h"
@@ -499,6 +501,223 @@ TEST_F(Inference, CommandsExitCodes) {
   for (const char* option :
        {"--checkpoint", "--input", "--output", "--probabilities", "--geotiff", "--domain", "--json"}) {
     EXPECT_NE(help.out.find(option), std::string::npos) << option;
+  }
+}
+
+// ---------------------------------------------------------------- scenes
+
+TEST(SlidingWindow, StartsCoverTheAxisAndWeightsAreSmoothBumps) {
+  EXPECT_EQ(inference::window_starts(70, 16, 10), (std::vector<std::int64_t>{0, 10, 20, 30, 40, 50, 54}));
+  EXPECT_EQ(inference::window_starts(16, 16, 10), (std::vector<std::int64_t>{0}));
+  const at::Tensor w = inference::blend_weights(8);
+  EXPECT_GT(w.min().item<float>(), 0.0F);
+  EXPECT_TRUE(at::allclose(w, w.t()));
+  EXPECT_TRUE(at::allclose(w, w.flip({0})));
+  EXPECT_FLOAT_EQ(w.max().item<float>(), w[3][3].item<float>());
+}
+
+// A model without spatial context (a 1x1 convolution): every window gives
+// each pixel the same logits, so the blended result must equal one pass
+// over the whole image exactly, whatever the window, overlap and batch.
+TEST(SlidingWindow, PointwiseModelStitchesToTheWholeImagePass) {
+  torch::manual_seed(3);
+  const at::Tensor image = at::rand({3, 70, 53});
+  const at::Tensor weight = at::randn({4, 3, 1, 1});
+  const auto model = [&](const at::Tensor& x) { return at::conv2d(x, weight); };
+  const at::Tensor expected = model(image.unsqueeze(0))[0];
+  for (const auto& [window, overlap, batch] :
+       std::vector<std::array<std::int64_t, 3>>{{16, 6, 3}, {16, 0, 8}, {53, 10, 1}, {20, 19, 2}}) {
+    at::Tensor out = at::full({4, 70, 53}, std::nan(""));
+    std::int64_t next_row = 0;
+    inference::predict_sliding_windows(
+        70, 53, {window, overlap, batch}, [&](std::int64_t y, std::int64_t n) { return image.narrow(1, y, n); },
+        model,
+        [&](std::int64_t y, const at::Tensor& logits) {
+          EXPECT_EQ(y, next_row);  // every row once, in order
+          next_row = y + logits.size(1);
+          out.narrow(1, y, logits.size(1)).copy_(logits);
+        });
+    EXPECT_EQ(next_row, 70);
+    EXPECT_LT((out - expected).abs().max().item<double>(), 1e-5) << window << " " << overlap;
+  }
+  EXPECT_THROW(inference::predict_sliding_windows(10, 53, {16, 6, 3}, nullptr, nullptr, nullptr), std::invalid_argument);
+}
+
+// A 3-band uint8 GeoTIFF scene with a geotransform, a CRS and nodata 0 in
+// its top-left corner.
+void write_scene(const std::string& path, std::int64_t height, std::int64_t width, int bands = 3) {
+  GDALAllRegister();
+  GDALDatasetH ds = GDALCreate(GDALGetDriverByName("GTiff"), path.c_str(), static_cast<int>(width),
+                               static_cast<int>(height), bands, GDT_Byte, nullptr);
+  ASSERT_NE(ds, nullptr);
+  std::array<double, 6> gt{500000.0, 0.5, 0.0, 4200000.0, 0.0, -0.5};
+  GDALSetGeoTransform(ds, gt.data());
+  OGRSpatialReferenceH srs = OSRNewSpatialReference(nullptr);
+  OSRImportFromEPSG(srs, 32633);
+  char* wkt = nullptr;
+  OSRExportToWkt(srs, &wkt);
+  GDALSetProjection(ds, wkt);
+  CPLFree(wkt);
+  OSRDestroySpatialReference(srs);
+  for (int b = 1; b <= bands; ++b) {
+    std::vector<std::uint8_t> pixels(static_cast<std::size_t>(height * width));
+    for (std::int64_t y = 0; y < height; ++y) {
+      for (std::int64_t x = 0; x < width; ++x) {
+        pixels[static_cast<std::size_t>(y * width + x)] =
+            (y < 5 && x < 7) ? 0 : static_cast<std::uint8_t>(1 + (y / 9 * 37 + x / 13 * 59 + b * 71 + (x * y) % 17) % 250);
+      }
+    }
+    GDALRasterBandH band = GDALGetRasterBand(ds, b);
+    GDALSetRasterNoDataValue(band, 0);
+    ASSERT_EQ(GDALRasterIO(band, GF_Write, 0, 0, static_cast<int>(width), static_cast<int>(height), pixels.data(),
+                           static_cast<int>(width), static_cast<int>(height), GDT_Byte, 0, 0),
+              CE_None);
+  }
+  GDALClose(ds);
+}
+
+at::Tensor read_band(const std::string& path, GDALDataType type, double* nodata = nullptr) {
+  GDALDatasetH ds = GDALOpen(path.c_str(), GA_ReadOnly);
+  EXPECT_NE(ds, nullptr) << path;
+  const int w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
+  at::Tensor out = at::empty({h, w}, type == GDT_Byte ? at::kByte : at::kFloat);
+  GDALRasterBandH band = GDALGetRasterBand(ds, 1);
+  EXPECT_EQ(GDALRasterIO(band, GF_Read, 0, 0, w, h, out.data_ptr(), w, h, type, 0, 0), CE_None);
+  if (nodata != nullptr) *nodata = GDALGetRasterNoDataValue(band, nullptr);
+  GDALClose(ds);
+  return out;
+}
+
+class ScenePrediction : public Inference {
+ protected:
+  // Maps `scene` with `window`/`overlap`; returns classes and confidence.
+  std::pair<at::Tensor, at::Tensor> map_scene(const std::string& scene, std::int64_t window, std::int64_t overlap) {
+    inference::ScenePredictOptions options;
+    options.checkpoint = checkpoint_;
+    options.scenes = {scene};
+    options.output_dir = dir_ + "/maps" + std::to_string(window) + "_" + std::to_string(overlap);
+    options.confidence = true;
+    options.window = {window, overlap, 4};
+    EXPECT_EQ(inference::predict_scenes(options, 0, 1), 1);
+    const std::string stem = options.output_dir + "/" + fs::path(scene).stem().string();
+    double nodata = 0;
+    const at::Tensor classes = read_band(stem + "_classes.tif", GDT_Byte, &nodata);
+    EXPECT_EQ(nodata, 255.0);
+    return {classes, read_band(stem + "_confidence.tif", GDT_Float32)};
+  }
+
+  // The model's one-pass logits [K, H, W] of a whole scene, normalised by
+  // dtype as the checkpoint says.
+  at::Tensor one_pass(const std::string& scene) {
+    GDALDatasetH ds = GDALOpen(scene.c_str(), GA_ReadOnly);
+    const int w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
+    at::Tensor pixels = at::empty({3, h, w}, at::kFloat);
+    EXPECT_EQ(GDALDatasetRasterIO(ds, GF_Read, 0, 0, w, h, pixels.data_ptr(), w, h, GDT_Float32, 3, nullptr, 0, 0, 0),
+              CE_None);
+    GDALClose(ds);
+    return logits_of(model_, (pixels / 255.0).unsqueeze(0), models::Domain::kSource)[0];
+  }
+};
+
+// One window covering the whole scene: the map is exactly the model's
+// one-pass argmax and softmax maximum (nodata pixels aside), and the
+// geotransform, CRS, nodata, tiling and compression are the scene's/ours.
+TEST_F(ScenePrediction, OneWindowEqualsOnePassAndKeepsTheGeoreference) {
+  const std::string scene = dir_ + "/scene.tif";
+  write_scene(scene, 128, 128);
+  const auto [classes, confidence] = map_scene(scene, 128, 0);
+  const at::Tensor logits = one_pass(scene);
+  at::Tensor expected = logits.argmax(0).to(at::kByte);
+  at::Tensor expected_confidence = std::get<0>(at::softmax(logits, 0).max(0));
+  expected.narrow(0, 0, 5).narrow(1, 0, 7).fill_(255);
+  expected_confidence.narrow(0, 0, 5).narrow(1, 0, 7).fill_(-1.0);
+  EXPECT_TRUE(at::equal(classes, expected));
+  EXPECT_LT((confidence - expected_confidence).abs().max().item<double>(), 1e-5);
+
+  GDALDatasetH in = GDALOpen(scene.c_str(), GA_ReadOnly);
+  GDALDatasetH out = GDALOpen((dir_ + "/maps128_0/scene_classes.tif").c_str(), GA_ReadOnly);
+  std::array<double, 6> in_gt{}, out_gt{};
+  GDALGetGeoTransform(in, in_gt.data());
+  ASSERT_EQ(GDALGetGeoTransform(out, out_gt.data()), CE_None);
+  EXPECT_EQ(out_gt, in_gt);
+  OGRSpatialReferenceH a = OSRNewSpatialReference(GDALGetProjectionRef(in));
+  OGRSpatialReferenceH b = OSRNewSpatialReference(GDALGetProjectionRef(out));
+  EXPECT_TRUE(OSRIsSame(a, b));
+  OSRDestroySpatialReference(a);
+  OSRDestroySpatialReference(b);
+  EXPECT_STREQ(GDALGetMetadataItem(out, "COMPRESSION", "IMAGE_STRUCTURE"), "DEFLATE");
+  int block_x = 0, block_y = 0;
+  GDALGetBlockSize(GDALGetRasterBand(out, 1), &block_x, &block_y);
+  EXPECT_EQ(block_x, 256);  // tiled, not strips
+  GDALClose(out);
+  GDALClose(in);
+}
+
+// Small overlapping windows: the tiny U-Net's receptive field spans a whole
+// window, so its stitched map differs from the one-pass map where context
+// matters (about 20% of the pixels of this untrained model); what blending
+// must guarantee is that the window grid lines agree no worse than the
+// pixels between them (no seams).
+TEST_F(ScenePrediction, NoSeamsAlongTheWindowGrid) {
+  const std::int64_t h = 96, w = 128;
+  const std::string scene = dir_ + "/scene.tif";
+  write_scene(scene, h, w);
+  const auto [classes, confidence] = map_scene(scene, 32, 16);
+  EXPECT_TRUE((classes.narrow(0, 0, 5).narrow(1, 0, 7) == 255).all().item<bool>());
+  EXPECT_TRUE((confidence.narrow(0, 0, 5).narrow(1, 0, 7) == -1.0F).all().item<bool>());
+  const at::Tensor expected = one_pass(scene).argmax(0).to(at::kByte);
+  at::Tensor valid = at::ones({h, w}, at::kBool);
+  valid.narrow(0, 0, 5).narrow(1, 0, 7).fill_(false);
+  // Window borders of the padded scene every 16 pixels, shifted by the 8-pixel margin.
+  at::Tensor grid = at::zeros({h, w}, at::kBool);
+  for (std::int64_t p = 8; p < std::max(h, w) + 8; p += 16) {
+    if (p - 8 < h) grid.narrow(0, p - 8, 1).fill_(true);
+    if (p - 8 < w) grid.narrow(1, p - 8, 1).fill_(true);
+  }
+  auto agreement = [&](const at::Tensor& where) {
+    return (classes.eq(expected) & where).sum().item<double>() / where.sum().item<double>();
+  };
+  const double on_grid = agreement(grid & valid), off_grid = agreement(~grid & valid);
+  EXPECT_GT(off_grid, 0.5);
+  EXPECT_GT(on_grid, off_grid - 0.05) << "seams: " << on_grid << " on the grid vs " << off_grid << " elsewhere";
+}
+
+TEST_F(ScenePrediction, ScenesThatDoNotFitTheModelAreRefused) {
+  const std::string scene = dir_ + "/four.tif";
+  write_scene(scene, 40, 40, 4);
+  inference::ScenePredictOptions options;
+  options.checkpoint = checkpoint_;
+  options.scenes = {scene};
+  options.output_dir = dir_ + "/maps";
+  EXPECT_EQ(error_of([&] { inference::predict_scenes(options, 0, 1); }),
+            scene + ": the model expects 3 bands, the scene has 4");
+  EXPECT_FALSE(fs::exists(dir_ + "/maps/four_classes.tif"));
+}
+
+// Under mpirun the scenes are split across the ranks; the maps equal those
+// of one process.
+TEST_F(ScenePrediction, TwoRanksWriteWhatOneRankWrites) {
+  std::vector<std::string> scenes;
+  for (int i = 0; i < 3; ++i) {
+    scenes.push_back(dir_ + "/s" + std::to_string(i) + ".tif");
+    write_scene(scenes.back(), 40 + 8 * i, 50);
+  }
+  auto args = [&](const std::string& out) {
+    std::vector<std::string> a{"predict", "--checkpoint", checkpoint_, "--output-dir", out, "--window", "32",
+                               "--overlap", "8", "--scene"};
+    a.insert(a.end(), scenes.begin(), scenes.end());
+    return a;
+  };
+  const auto one = test::run_process(test::binary_path("src/da_dist"), args(dir_ + "/one"), {"OMP_NUM_THREADS=1"}, 120);
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  std::vector<std::string> mpi{"-np", "2", "--oversubscribe", "-x", "OMP_NUM_THREADS=1", test::binary_path("src/da_dist")};
+  const auto two_args = args(dir_ + "/two");
+  mpi.insert(mpi.end(), two_args.begin(), two_args.end());
+  const auto two = test::run_process("mpirun", mpi, test::mpirun_env(), 120);
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = "/s" + std::to_string(i) + "_classes.tif";
+    EXPECT_TRUE(at::equal(read_band(dir_ + "/one" + name, GDT_Byte), read_band(dir_ + "/two" + name, GDT_Byte))) << name;
   }
 }
 
