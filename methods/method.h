@@ -3,7 +3,9 @@
 // requirement, lifecycle hooks, extra parameter groups, state) in C++.
 //
 // A method sees tensors only: batches, logits and named feature maps. It
-// never sees the trainer, the loader or the communicator.
+// never sees the trainer, the loader or the communicator; batch-wide
+// statistics that must not depend on the number of ranks are summed over the
+// ranks through the small Collectives interface (methods/collectives.h).
 #pragma once
 
 #include <torch/nn/module.h>
@@ -16,6 +18,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "methods/collectives.h"
 
 namespace da::methods {
 
@@ -88,6 +92,13 @@ class Method {
   // stay aligned with them). Validation and prediction never see it.
   virtual void transform_batches(Batch& /*source*/, Batch& /*target*/, std::int64_t /*global_step*/) {}
 
+  // Target BatchNorm re-estimation (AdaBN, methods/adabn.h): a value asks the
+  // trainer to recompute, before each end-of-epoch validation and after the last epoch,
+  // the running statistics of the BatchNorm layers the target uses from the
+  // target training tiles of all ranks (models/batch_norm_statistics.h); the
+  // value is the most batches per rank to use, 0 for all. nullopt: no.
+  virtual std::optional<std::int64_t> target_batch_norm_batches() const { return std::nullopt; }
+
   virtual DaLossOutput compute_da_loss(const StepInputs& step) = 0;
 
   // Lifecycle hooks (default: nothing).
@@ -104,6 +115,18 @@ class Method {
   // State beyond module() parameters and buffers (e.g. moving averages).
   virtual void save_state(torch::serialize::OutputArchive& archive) const;
   virtual void load_state(torch::serialize::InputArchive& archive);
+
+  // Cross-rank collectives (methods/collectives.h). The trainer attaches one
+  // over its communicator right after creating the methods; a method that
+  // sums batch-wide statistics over the ranks reaches it with collectives().
+  // Never attached (unit tests, tools): a world of one rank.
+  void attach_collectives(std::shared_ptr<Collectives> collectives) { collectives_ = std::move(collectives); }
+
+ protected:
+  Collectives& collectives() const { return collectives_ ? *collectives_ : *single_rank_collectives(); }
+
+ private:
+  std::shared_ptr<Collectives> collectives_;
 };
 
 }  // namespace da::methods

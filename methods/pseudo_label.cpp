@@ -2,11 +2,47 @@
 
 #include <torch/nn/functional/loss.h>
 
+#include <stdexcept>
+
 #include "methods/registry.h"
 
 namespace da::methods {
 
-PseudoLabel::PseudoLabel(Params& params, const ModelInfo&) : threshold_(params.number("threshold", 0.9, 0.0, 1.0)) {}
+torch::Tensor class_balanced_thresholds(const torch::Tensor& histograms, double portion, double fallback) {
+  const auto h = histograms.to(torch::kCPU, torch::kDouble).contiguous();
+  const std::int64_t classes = h.size(0), bins = h.size(1);
+  auto out = torch::full({classes}, fallback, torch::kDouble);
+  const auto* counts = h.data_ptr<double>();
+  auto* thresholds = out.data_ptr<double>();
+  for (std::int64_t k = 0; k < classes; ++k) {
+    const double* row = counts + k * bins;
+    double total = 0.0;
+    for (std::int64_t b = 0; b < bins; ++b) total += row[b];
+    if (total <= 0.0) continue;
+    const double needed = portion * total;
+    double above = 0.0;
+    std::int64_t b = bins - 1;
+    for (; b > 0; --b) {
+      above += row[b];
+      if (above >= needed) break;
+    }
+    thresholds[k] = static_cast<double>(b) / static_cast<double>(bins);
+  }
+  return out;
+}
+
+PseudoLabel::PseudoLabel(Params& params, const ModelInfo& model)
+    : threshold_(params.number("threshold", 0.9, 0.0, 1.0)),
+      class_balanced_(params.flag("class_balanced", false)),
+      portion_(params.number("portion", 0.2, 0.0, 1.0)),
+      classes_(model.classes) {
+  if (portion_ <= 0.0) throw MethodError(params.path() + ".portion: value 0 is out of range, must be > 0");
+  if (class_balanced_) {
+    if (classes_ < 1) throw MethodError(params.path() + ".class_balanced: needs the model's number of classes");
+    thresholds_ = torch::full({classes_}, threshold_, torch::kDouble);
+    histograms_ = torch::zeros({classes_, kBins}, torch::kDouble);
+  }
+}
 
 DaLossOutput PseudoLabel::compute_da_loss(const StepInputs& step) {
   const auto& logits = step.target_logits;
@@ -14,8 +50,21 @@ DaLossOutput PseudoLabel::compute_da_loss(const StepInputs& step) {
   {
     torch::NoGradGuard no_grad;
     const auto [confidence, argmax] = torch::softmax(logits, 1).max(1);
-    selected = confidence.gt(threshold_);
     labels = argmax;
+    if (class_balanced_) {
+      if (logits.size(1) != classes_) {
+        throw std::invalid_argument("pseudo_label: " + std::to_string(logits.size(1)) + " classes in the logits, " +
+                                    std::to_string(classes_) + " in the model");
+      }
+      const auto c = confidence.to(torch::kDouble);
+      const auto bin = (c * static_cast<double>(kBins)).floor().to(torch::kLong).clamp(0, kBins - 1);
+      const auto index = (argmax * kBins + bin).reshape({-1}).cpu();
+      histograms_ += torch::bincount(index, {}, classes_ * kBins).to(torch::kDouble).reshape({classes_, kBins});
+      const auto per_pixel = thresholds_.to(c.device()).index({argmax});
+      selected = c.ge(per_pixel);
+    } else {
+      selected = confidence.gt(threshold_);
+    }
   }
   const double ratio = selected.to(torch::kFloat).mean().item<double>();
   DaLossOutput out;
@@ -29,7 +78,35 @@ DaLossOutput PseudoLabel::compute_da_loss(const StepInputs& step) {
                                                     torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
   }
   out.logs = {{"pseudo_label_loss", out.loss.item<double>()}, {"pseudo_label_ratio", ratio}};
+  if (class_balanced_) out.logs["pseudo_label_threshold_mean"] = thresholds_.mean().item<double>();
+  out.extra["selected"] = selected;
   return out;
+}
+
+void PseudoLabel::on_epoch_end(std::int64_t) {
+  if (!class_balanced_) return;
+  torch::Tensor global = histograms_.clone();
+  collectives().all_reduce_sum(global);
+  thresholds_ = class_balanced_thresholds(global, portion_, threshold_);
+  histograms_.zero_();
+}
+
+void PseudoLabel::save_state(torch::serialize::OutputArchive& archive) const {
+  if (!class_balanced_) return;
+  archive.write("cbst_thresholds", thresholds_);
+  archive.write("cbst_histograms", histograms_);
+}
+
+void PseudoLabel::load_state(torch::serialize::InputArchive& archive) {
+  if (!class_balanced_) return;
+  torch::Tensor thresholds, histograms;
+  archive.read("cbst_thresholds", thresholds);
+  archive.read("cbst_histograms", histograms);
+  if (thresholds.sizes() != thresholds_.sizes() || histograms.sizes() != histograms_.sizes()) {
+    throw std::runtime_error("pseudo_label: saved class-balanced thresholds have another shape");
+  }
+  thresholds_ = thresholds.to(torch::kDouble);
+  histograms_ = histograms.to(torch::kDouble);
 }
 
 DA_REGISTER_METHOD("pseudo_label", PseudoLabel);

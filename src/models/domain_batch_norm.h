@@ -84,7 +84,8 @@ TORCH_MODULE(DomainBatchNorm2d);
 
 // A BatchNorm2d over `num_features` channels: a plain torch::nn::BatchNorm2d, or a DomainBatchNorm2d when
 // `domain_specific`; inside a BatchNormSyncScope a SyncBatchNorm2d, or a DomainBatchNorm2d whose branches
-// are synchronised. Register it with register_module(name, bn.ptr()); call it with bn.forward<at::Tensor>(x).
+// are synchronised. Register it with register_module(name, bn.ptr()); call it with forward_batch_norm(bn, x)
+// (batch_norm_statistics.h; inside a Sequential: forward_sequential), so AdaBN's re-estimation reaches it.
 torch::nn::AnyModule make_batch_norm(int64_t num_features, bool domain_specific);
 
 // While alive (on this thread), make_batch_norm builds batch norms synchronised through `sync` (nullptr:

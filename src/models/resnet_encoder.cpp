@@ -1,5 +1,6 @@
 #include "models/resnet_encoder.h"
 
+#include "models/batch_norm_statistics.h"
 #include "models/domain_batch_norm.h"
 
 #include <stdexcept>
@@ -42,9 +43,9 @@ BasicBlockImpl::BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride
 }
 
 at::Tensor BasicBlockImpl::forward(const at::Tensor& x) {
-  at::Tensor out = at::relu(bn1_.forward<at::Tensor>(conv1_(x)));
-  out = bn2_.forward<at::Tensor>(conv2_(out));
-  out += downsample_ ? downsample_->forward(x) : x;
+  at::Tensor out = at::relu(forward_batch_norm(bn1_, conv1_(x)));
+  out = forward_batch_norm(bn2_, conv2_(out));
+  out += downsample_ ? forward_sequential(downsample_, x) : x;
   return at::relu(out);
 }
 
@@ -60,10 +61,10 @@ BottleneckImpl::BottleneckImpl(int64_t in_planes, int64_t planes, int64_t stride
 }
 
 at::Tensor BottleneckImpl::forward(const at::Tensor& x) {
-  at::Tensor out = at::relu(bn1_.forward<at::Tensor>(conv1_(x)));
-  out = at::relu(bn2_.forward<at::Tensor>(conv2_(out)));
-  out = bn3_.forward<at::Tensor>(conv3_(out));
-  out += downsample_ ? downsample_->forward(x) : x;
+  at::Tensor out = at::relu(forward_batch_norm(bn1_, conv1_(x)));
+  out = at::relu(forward_batch_norm(bn2_, conv2_(out)));
+  out = forward_batch_norm(bn3_, conv3_(out));
+  out += downsample_ ? forward_sequential(downsample_, x) : x;
   return at::relu(out);
 }
 
@@ -118,7 +119,7 @@ void ResNetEncoderImpl::reset_parameters() {
 
 EncoderFeatures ResNetEncoderImpl::forward(const at::Tensor& x) {
   EncoderFeatures f;
-  f.stem = at::relu(bn1_.forward<at::Tensor>(conv1_(x)));
+  f.stem = at::relu(forward_batch_norm(bn1_, conv1_(x)));
   f.layer1 = layer1_->forward(at::max_pool2d(f.stem, {3, 3}, {2, 2}, {1, 1}));
   f.layer2 = layer2_->forward(f.layer1);
   f.layer3 = layer3_->forward(f.layer2);

@@ -1,5 +1,6 @@
 #include "models/unet_decoder.h"
 
+#include "models/batch_norm_statistics.h"
 #include "models/domain_batch_norm.h"
 
 #include <stdexcept>
@@ -33,7 +34,7 @@ DecoderBlockImpl::DecoderBlockImpl(int64_t in_channels, int64_t skip_channels, i
 at::Tensor DecoderBlockImpl::forward(const at::Tensor& x, const at::Tensor& skip) {
   at::Tensor out = at::upsample_nearest2d(x, {x.size(2) * 2, x.size(3) * 2});
   if (skip.defined()) out = at::cat({out, skip}, 1);
-  return conv2_->forward(conv1_->forward(out));
+  return forward_sequential(conv2_, forward_sequential(conv1_, out));
 }
 
 UnetDecoderImpl::UnetDecoderImpl(int64_t head_channels, const std::vector<int64_t>& skip_channels,

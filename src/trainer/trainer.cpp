@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -21,6 +23,7 @@
 #include "dist/replica_check.h"
 #include "io/archive_set.h"
 #include "metrics/confusion_matrix.h"
+#include "models/batch_norm_statistics.h"
 #include "models/domain_batch_norm.h"
 #include "models/weights.h"
 #include "trainer/loader_setup.h"
@@ -77,6 +80,19 @@ class RankSum : public models::BatchStatsSync {
   dist::Communicator& comm_;
 };
 
+// The same sums for the methods' batch-wide statistics (methods/collectives.h).
+class MethodCollectives : public methods::Collectives {
+ public:
+  explicit MethodCollectives(dist::Communicator& comm) : comm_(comm) {}
+  void all_reduce_sum(at::Tensor& tensor) override {
+    if (comm_.size() > 1) comm_.all_reduce(tensor, dist::ReduceOp::kSum);
+  }
+  int world_size() const override { return comm_.size(); }
+
+ private:
+  dist::Communicator& comm_;
+};
+
 // The mean of each value over the ranks (every rank holds the same keys: the
 // same method and config), so logged training metrics describe the global
 // batch as in a one-process run, not rank 0's share of it.
@@ -119,6 +135,8 @@ Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Co
   auto* model_ptr = model_.get();
   info.channels = [model_ptr](const std::string& name) { return model_ptr->feature_channels(name); };
   methods_ = create_methods(config_, info);
+  const auto collectives = std::make_shared<MethodCollectives>(comm_);
+  for (auto& wm : methods_) wm.method->attach_collectives(collectives);
   bool target_labels = false;
   for (auto& wm : methods_) {
     if (auto module = wm.method->module()) module->to(compute_.device);
@@ -129,17 +147,35 @@ Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Co
   }
 
   const auto seed = config_.run.seed;
+  // Batches in pinned memory on CUDA, so their copies to the GPU are asynchronous.
+  const auto options = [&](std::int64_t loader_seed, LoaderRole role, bool masks) {
+    io::LoaderOptions o = loader_options(data, loader_seed, role, masks, world_.rank, world_.size);
+    o.pin_memory = compute_.device.is_cuda();
+    return o;
+  };
   train_loader_ = std::make_unique<io::PairedLoader>(
-      loader_options(data, seed, LoaderRole::kTraining, true, world_.rank, world_.size), data.source.train,
-      loader_options(data, seed + 1, LoaderRole::kTraining, target_labels, world_.rank, world_.size),
+      options(seed, LoaderRole::kTraining, true), data.source.train,
+      options(seed + 1, LoaderRole::kTraining, target_labels),
       data.target.train, epoch_length(data));
   if (!data.source.val.empty()) {
     source_val_ = std::make_unique<io::TileLoader>(
-        loader_options(data, seed, LoaderRole::kValidation, true, world_.rank, world_.size), data.source.val);
+        options(seed, LoaderRole::kValidation, true), data.source.val);
   }
   if (!data.target.val.empty()) {
     target_val_ = std::make_unique<io::TileLoader>(
-        loader_options(data, seed, LoaderRole::kValidation, true, world_.rank, world_.size), data.target.val);
+        options(seed, LoaderRole::kValidation, true), data.target.val);
+  }
+  // AdaBN: several methods asking combine to the largest request (0 = all).
+  std::optional<std::int64_t> bn_batches;
+  for (const auto& wm : methods_) {
+    if (const auto b = wm.method->target_batch_norm_batches()) {
+      bn_batches = !bn_batches ? *b : (*b == 0 || *bn_batches == 0 ? 0 : std::max(*bn_batches, *b));
+    }
+  }
+  if (bn_batches) {
+    target_bn_batches_ = *bn_batches;
+    target_bn_loader_ = std::make_unique<io::TileLoader>(
+        options(seed, LoaderRole::kValidation, false), data.target.train);
   }
 
   step_ = std::make_unique<TrainingStep>(model_, methods_, SegmentationLoss{config_.loss.ignore_index, config_.loss.dice_weight},
@@ -317,6 +353,48 @@ callbacks::Metrics Trainer::validate() {
   return metrics;
 }
 
+callbacks::Metrics Trainer::reestimate_target_batch_norm() {
+  if (!target_bn_loader_) return {};
+  const auto start = std::chrono::steady_clock::now();
+  io::TileLoader& loader = *target_bn_loader_;
+  const std::int64_t limit = target_bn_batches_;
+  const int rank = loader.options().rank;
+  const int world_size = loader.options().world_size;
+  // This rank's own tiles once (the padding that wraps to the start left out,
+  // as in validation), so the ranks' shards add up to the target set exactly.
+  auto for_each_batch = [&](const std::function<void(const at::Tensor&)>& visit) {
+    loader.start_epoch(0);
+    std::int64_t last_kept = -1;
+    std::int64_t batches = 0;
+    while (limit == 0 || batches < limit) {
+      auto batch = loader.next();
+      if (!batch) break;
+      ++batches;
+      std::vector<std::int64_t> keep;
+      for (std::int64_t i = 0; i < static_cast<std::int64_t>(batch->indices.size()); ++i) {
+        const std::int64_t tile = batch->indices[static_cast<std::size_t>(i)];
+        if (is_own_tile(tile, last_kept, rank, world_size)) {
+          keep.push_back(i);
+          last_kept = tile;
+        }
+      }
+      if (keep.empty()) continue;
+      visit(batch->image.index_select(0, at::tensor(keep, at::kLong)).to(compute_.device));
+    }
+  };
+  const io::ArchiveInfo& info = loader.info();
+  const at::Tensor probe =
+      at::zeros({1, info.channels(), info.height, info.width}, at::TensorOptions().device(compute_.device));
+  std::unique_ptr<RankSum> sum;
+  if (world_.size > 1) sum = std::make_unique<RankSum>(comm_);
+  const models::BatchNormReestimate done =
+      models::reestimate_batch_norm(*model_, models::Domain::kTarget, for_each_batch, probe, sum.get());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  spdlog::info("adabn: target statistics of {} BatchNorm layers re-estimated on {} target tiles in {:.1f} s",
+               done.layers, static_cast<std::int64_t>(done.tiles), seconds);
+  return {{"adabn/layers", static_cast<double>(done.layers)}, {"adabn/tiles", done.tiles}};
+}
+
 double Trainer::optimizer_step(std::int64_t epoch, std::int64_t step_in_epoch) {
   const auto wait_start = std::chrono::steady_clock::now();
   if (reducer_) reducer_->finalize();
@@ -483,6 +561,10 @@ int Trainer::fit(const std::string& resume) {
     context.validated = every > 0 && ((epoch + 1) % every == 0 || epoch + 1 == config_.run.max_epochs);
     context.is_rank0 = world_.rank == 0;
     context.save_checkpoint = [this](const std::string& path) { save(path); };
+    // AdaBN before validating, and after the last epoch so the final model carries target statistics.
+    if (context.validated || epoch + 1 == config_.run.max_epochs) {
+      for (const auto& [key, value] : reestimate_target_batch_norm()) metrics[key] = value;
+    }
     if (context.validated) {
       for (const auto& [key, value] : validate()) metrics[key] = value;
       for (auto& callback : callbacks_) callback->on_validation_end(context, metrics);

@@ -64,6 +64,10 @@ class Trainer {
   // the all-reduces.
   double optimizer_step(std::int64_t epoch, std::int64_t step_in_epoch);
   callbacks::Metrics validate();
+  // AdaBN (a method's target_batch_norm_batches()): re-estimates the target's
+  // BatchNorm running statistics on the target training tiles of all ranks;
+  // returns adabn/* metrics (nothing when no method asks for it).
+  callbacks::Metrics reestimate_target_batch_norm();
   void resume_from(const std::string& path);
   void warm_start(const std::string& path);
   void start_replicas();
@@ -82,6 +86,8 @@ class Trainer {
   std::unique_ptr<io::PairedLoader> train_loader_;
   std::unique_ptr<io::TileLoader> source_val_;
   std::unique_ptr<io::TileLoader> target_val_;
+  std::unique_ptr<io::TileLoader> target_bn_loader_;  // AdaBN: target training tiles, in order, unaugmented
+  std::int64_t target_bn_batches_ = 0;                 // per rank, 0 = all
   std::vector<std::string> class_names_;
   std::int64_t classes_ = 0;
 

@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference_common import Reverse, det, emit, set_params  # noqa: E402
+from reference_common import Pooled, Reverse, det, emit, set_params  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 
@@ -136,16 +136,6 @@ for n in (5, 40):
     gen = torch.Generator().manual_seed(42)
     emit(f"randn.seed42.float.{n}", torch.randn(n, generator=gen, dtype=torch.float32))
     emit(f"randn.seed42.double.{n}", torch.randn(n, generator=gen, dtype=torch.float64))
-
-
-class Pooled(nn.Module):  # dann's pooled discriminator (make_method_reference.py)
-    def __init__(self, c, h):
-        super().__init__()
-        self.fc1 = nn.Linear(c, h)
-        self.fc2 = nn.Linear(h, 1)
-
-    def forward(self, x):
-        return self.fc2(torch.relu(self.fc1(F.adaptive_avg_pool2d(x, 1).flatten(1)))).reshape(-1)
 
 
 def dann_two_layers(tag, lam, weights):

@@ -14,33 +14,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference_common import Reverse, det, emit, set_params  # noqa: E402
+from reference_common import Pixel, Pooled, Reverse, det, emit, set_params  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
-
-
-class Pooled(nn.Module):
-    def __init__(self, c, h):
-        super().__init__()
-        self.fc1 = nn.Linear(c, h)
-        self.fc2 = nn.Linear(h, 1)
-
-    def forward(self, x):
-        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
-        return self.fc2(torch.relu(self.fc1(x))).reshape(-1)
-
-
-class Pixel(nn.Module):
-    def __init__(self, c, h):
-        super().__init__()
-        self.conv1 = nn.Conv2d(c, h, 1)
-        self.conv2 = nn.Conv2d(h, h, 1)
-        self.conv3 = nn.Conv2d(h, 1, 1)
-
-    def forward(self, x):
-        x = F.leaky_relu(self.conv1(x), 0.2)
-        x = F.leaky_relu(self.conv2(x), 0.2)
-        return self.conv3(x).reshape(-1)
 
 
 def dann_case(tag, disc, lam):

@@ -173,8 +173,8 @@ TEST(LambdaSchedule, ProgressByEpochOrBatchWithWarmup) {
 
 TEST(Registry, BuiltinsRegistered) {
   const auto names = Registry::instance().names();
-  for (const char* n : {"advent_adversarial", "bsp", "cdan", "coral", "dann", "entropy", "fda", "mcc", "mmd",
-                        "pseudo_label", "source_only"}) {
+  for (const char* n : {"adabn", "advent_adversarial", "bsp", "cdan", "coral", "dann", "entropy", "fda", "mcc", "mmd",
+                        "mstn", "pseudo_label", "source_only"}) {
     EXPECT_TRUE(Registry::instance().contains(n)) << n;
   }
 }
@@ -185,10 +185,12 @@ std::string creation_error(const std::string& name, std::map<std::string, std::s
 
 TEST(Registry, ErrorsNamePathAndValidChoices) {
   EXPECT_EQ(creation_error("dan", {}),
-            "domain_adaptation.method.name: unknown method 'dan', registered methods are 'advent_adversarial', 'bsp', "
-            "'cdan', 'coral', 'dann', 'entropy', 'fda', 'mcc', 'mmd', 'pseudo_label', 'source_only'");
+            "domain_adaptation.method.name: unknown method 'dan', registered methods are 'adabn', 'advent_adversarial', 'bsp', "
+            "'cdan', 'coral', 'dann', 'entropy', 'fda', 'mcc', 'mmd', 'mstn', 'pseudo_label', "
+            "'source_only'");
   EXPECT_EQ(creation_error("pseudo_label", {{"treshold", "0.5"}}),
-            "domain_adaptation.method.treshold: unknown parameter; valid parameters are 'threshold'");
+            "domain_adaptation.method.treshold: unknown parameter; valid parameters are 'class_balanced', 'portion', "
+            "'threshold'");
   EXPECT_EQ(creation_error("pseudo_label", {{"threshold", "1.5"}}),
             "domain_adaptation.method.threshold: value 1.5 is out of range, must be >= 0, <= 1");
   EXPECT_EQ(creation_error("dann", {{"hidden_size", "big"}}),

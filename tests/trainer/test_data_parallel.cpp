@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "support/process.h"
 #include "trainer/checkpoint.h"
@@ -25,8 +26,10 @@ std::string config_file(const std::string& dir, const std::string& method_yaml) 
   return dir + ".yaml";
 }
 
-test::ProcessResult run_da_dist(int ranks, const std::string& config, const std::vector<std::string>& sets) {
+test::ProcessResult run_da_dist(int ranks, const std::string& config, const std::vector<std::string>& sets,
+                                const std::string& resume = "") {
   std::vector<std::string> args{"--config", config};
+  if (!resume.empty()) args.insert(args.end(), {"--resume", resume});
   for (const auto& s : sets) {
     args.push_back("--set");
     args.push_back(s);
@@ -153,6 +156,50 @@ TEST(DataParallel, SyncBatchNormTwoRanksEqualOneRankWithTwiceTheBatch) {
   fs::remove_all(dir);
 }
 
+// AdaBN's target statistics are summed over the ranks: 1, 2 and 3 ranks
+// (16 target tiles: with 3 the last round wraps, and the padding must not
+// count twice) give the same re-estimated model. A negligible learning rate
+// and frozen BatchNorm keep the trained weights equal whatever the global
+// batch, so the comparison isolates the re-estimation.
+TEST(DataParallel, AdaBnStatisticsDoNotDependOnTheRankCount) {
+  const std::string dir = test::make_temp_dir("da_dp_adabn");
+  const std::string config = config_file(dir + "/cfg", "[{name: dann, hidden_size: 8}, {name: adabn}]");
+  std::map<int, models::StateDict> models;
+  for (const int ranks : {1, 2, 3}) {
+    const std::string out = dir + "/np" + std::to_string(ranks);
+    const auto r = run_da_dist(ranks, config,
+                               {"run.max_epochs=1", "model.freeze_bn=true", "optimizer.name=sgd", "optimizer.lr=1e-12",
+                                "data.batch_size=" + std::to_string(ranks == 1 ? 4 : ranks == 2 ? 2 : 1),
+                                "data.val_batch_size=3", "run.output_dir=" + out});
+    ASSERT_EQ(r.exit_code, 0) << ranks << " ranks\n" << r.err;
+    EXPECT_EQ(last_epoch_metric(out + "/run", "adabn/tiles"), 16) << ranks << " ranks";
+    models[ranks] = trainer::read_checkpoint_model(out + "/run/checkpoints/last.pt");
+  }
+  // Re-estimated: no longer BatchNorm's initial mean 0, variance 1.
+  EXPECT_GT((models[1].at("encoder.bn1.running_var") - 1).abs().max().item<double>(), 1e-2);
+  std::size_t running = 0;
+  for (const int ranks : {2, 3}) {
+    for (const auto& [name, tensor] : models[1]) {
+      ASSERT_TRUE(models[ranks].count(name)) << name;
+      if (!tensor.is_floating_point()) continue;
+      const double diff = (tensor - models[ranks].at(name)).norm().item<double>();
+      if (name.find("running_") == std::string::npos) {
+        // Weights: equal up to the negligible steps (3 ranks pad the source epoch, so their steps differ).
+        EXPECT_LE(diff, 1e-9) << ranks << " ranks: " << name;
+        continue;
+      }
+      ++running;
+      EXPECT_LE(diff / std::max(tensor.norm().item<double>(), 1e-12), 1e-5) << ranks << " ranks: " << name;
+    }
+  }
+  EXPECT_GT(running, 0u);
+  for (const char* key : {"iou/target_val", "iou/source_val"}) {
+    EXPECT_NEAR(last_epoch_metric(dir + "/np1/run", key), last_epoch_metric(dir + "/np2/run", key), 1e-6) << key;
+    EXPECT_NEAR(last_epoch_metric(dir + "/np1/run", key), last_epoch_metric(dir + "/np3/run", key), 1e-6) << key;
+  }
+  fs::remove_all(dir);
+}
+
 // Every built-in method runs unchanged on two ranks (gradients of its nets
 // all-reduced, the replicas' agreement checked at every step).
 TEST(DataParallel, EveryMethodTrainsOnTwoRanks) {
@@ -165,13 +212,40 @@ TEST(DataParallel, EveryMethodTrainsOnTwoRanks) {
       "[{name: dann, hidden_size: 8}, {name: bsp, loss_weight: 0.01}]",
       "{name: mmd}",
       "{name: coral}",
-      "{name: fda, beta: 0.05}"};
+      "{name: fda, beta: 0.05}",
+      "{name: mstn, hidden_size: 8}",
+      "{name: pseudo_label, class_balanced: true, threshold: 0.5}",
+      "[{name: dann, hidden_size: 8}, {name: adabn}]"};
   for (std::size_t i = 0; i < methods.size(); ++i) {
     const std::string config = config_file(dir + "/cfg" + std::to_string(i), methods[i]);
     const auto r = run_da_dist(2, config, {"run.max_epochs=1", "dist.check_every_n_steps=1",
                                            "run.output_dir=" + dir + "/run" + std::to_string(i)});
     EXPECT_EQ(r.exit_code, 0) << methods[i] << "\n" << r.err;
     EXPECT_GT(last_epoch_metric(dir + "/run" + std::to_string(i) + "/run", "train/loss/total"), 0.0) << methods[i];
+  }
+  fs::remove_all(dir);
+}
+
+// Resume on two ranks is exact: 4 epochs straight equal 2 epochs, then a
+// resume from the epoch-2 checkpoint, then 2 more.
+TEST(DataParallel, TwoRanksResumeExactly) {
+  const std::string dir = test::make_temp_dir("da_dp_resume");
+  const std::string config = config_file(dir + "/cfg", "{name: dann, hidden_size: 8}");
+  const auto straight = run_da_dist(2, config, {"run.max_epochs=4", "run.output_dir=" + dir + "/a"});
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+  const auto resumed = run_da_dist(2, config, {"run.max_epochs=4", "run.output_dir=" + dir + "/b"},
+                                   dir + "/a/run/checkpoints/epoch-0002.pt");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  for (const auto& [reader, prefix] :
+       std::vector<std::pair<models::StateDict (*)(const std::string&), std::string>>{
+           {trainer::read_checkpoint_model, "model."}, {trainer::read_checkpoint_method_tensors, "method."}}) {
+    const auto a = reader(dir + "/a/run/checkpoints/last.pt");
+    const auto b = reader(dir + "/b/run/checkpoints/last.pt");
+    ASSERT_EQ(a.size(), b.size());
+    for (const auto& [name, tensor] : a) {
+      EXPECT_TRUE(at::equal(tensor, b.at(name))) << prefix << name << " differs by "
+                                                 << (tensor.to(at::kDouble) - b.at(name).to(at::kDouble)).abs().max().item<double>();
+    }
   }
   fs::remove_all(dir);
 }

@@ -243,9 +243,9 @@ TEST(MethodSetup, SingleCombinedAndDefault) {
 
 TEST(MethodSetup, Errors) {
   EXPECT_EQ(setup_error("domain_adaptation: {method: {name: dannn}}"),
-            "domain_adaptation.method.name: unknown method 'dannn', valid methods are 'advent_adversarial', 'bsp', "
-            "'cdan', 'coral', 'dann', 'entropy', 'fda', 'mcc', 'mmd', 'pseudo_label' or 'source_only' (did you "
-            "mean 'dann'?)");
+            "domain_adaptation.method.name: unknown method 'dannn', valid methods are 'adabn', 'advent_adversarial', 'bsp', "
+            "'cdan', 'coral', 'dann', 'entropy', 'fda', 'mcc', 'mmd', 'mstn', 'pseudo_label' or 'source_only' "
+            "(did you mean 'dann'?)");
   EXPECT_EQ(setup_error("domain_adaptation: {method: [{name: entropy}, {name: dann, hiden_size: 3}]}"),
             "domain_adaptation.method[1].hiden_size: unknown parameter; valid parameters are 'discriminator', "
             "'discriminator_lr', 'discriminator_weight_decay', 'hidden_size', 'in_channels', 'lambda_in_loss', "

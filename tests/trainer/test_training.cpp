@@ -18,9 +18,14 @@
 #include "dist/local_communicator.h"
 #include "run/run_directory.h"
 #include "support/process.h"
+#include "metrics/confusion_matrix.h"
+#include "models/domain_batch_norm.h"
+#include "trainer/checkpoint.h"
+#include "trainer/loader_setup.h"
 #include "trainer/preemption.h"
 #include "trainer/trainer.h"
 #include "trainer/training_fixture.h"
+#include "trainer/validation.h"
 
 namespace da {
 namespace {
@@ -131,6 +136,10 @@ TEST_F(TrainingTest, EveryMethodTrainsAndLogsItsLoss) {
       {"{name: mmd}", "train/da/mmd/mmd_loss"},
       {"{name: coral}", "train/da/coral/coral_loss"},
       {"{name: fda, beta: 0.05, entropy_weight: 0.1}", "train/da/fda/entropy_loss"},
+      {"{name: mstn, hidden_size: 8}", "train/da/mstn/centroid_loss"},
+      {"{name: pseudo_label, class_balanced: true, threshold: 0}", "train/da/pseudo_label/pseudo_label_threshold_mean"},
+      // adabn adds no loss (dann's makes loss/da positive); it logs what it re-estimated on.
+      {"[{name: dann, hidden_size: 8}, {name: adabn, batches: 1}]", "adabn/tiles"},
   };
   for (const auto& [method, key] : methods) {
     const std::string dir = dir_ + "/" + std::to_string(&method - &methods.front().first);
@@ -142,6 +151,81 @@ TEST_F(TrainingTest, EveryMethodTrainsAndLogsItsLoss) {
   }
 }
 
+// AdaBN alone: training is exactly source-only's (no loss, no target
+// forward); before the last validation every BatchNorm's running statistics
+// are replaced by target ones, and the logged target scores are those of the
+// model holding them.
+TEST_F(TrainingTest, AdaBnReplacesBatchNormStatisticsBeforeTargetValidation) {
+  const RunResult plain = train(test::training_config(dir_ + "/a", "{name: source_only}", {"run.max_epochs=1"}));
+  ASSERT_EQ(plain.status, 0);
+  const auto config = test::training_config(dir_ + "/b", "{name: adabn}", {"run.max_epochs=1"});
+  run::prepare_run_directory(config);
+  dist::LocalCommunicator comm;
+  trainer::Trainer trainer(config, config::to_yaml(config), comm, dist::WorldInfo{}, run::run_directory(config));
+  ASSERT_EQ(trainer.fit(), 0);
+  const callbacks::Metrics& metrics = trainer.last_epoch_metrics();
+  ASSERT_TRUE(metrics.count("adabn/tiles"));
+  EXPECT_EQ(metrics.at("adabn/tiles"), 16);  // the synthetic target training set, each tile once
+  std::size_t layers = 0;
+  for (const auto& m : trainer.model()->modules(/*include_self=*/false)) layers += models::is_batch_norm(*m);
+  EXPECT_GT(layers, 10u);
+  EXPECT_EQ(metrics.at("adabn/layers"), static_cast<double>(layers));
+
+  std::size_t changed = 0;
+  torch::NoGradGuard no_grad;
+  for (const auto& item : trainer.model()->named_parameters()) {
+    EXPECT_TRUE(at::equal(item.value(), plain.state.at("model." + item.key()))) << item.key();
+  }
+  for (const auto& item : trainer.model()->named_buffers()) {
+    if (item.key().find("running_") == std::string::npos) continue;
+    const at::Tensor& before = plain.state.at("model." + item.key());
+    changed += (item.value() - before).abs().max().item<double>() > 1e-4;
+  }
+  EXPECT_EQ(changed, 2 * layers);  // mean and variance of every layer
+
+  // The logged target scores: those of the final model, i.e. computed after the re-estimation.
+  io::TileLoader target_val(trainer::loader_options(config.data, config.run.seed, trainer::LoaderRole::kValidation,
+                                                    true, 0, 1),
+                            config.data.target.val);
+  const at::Tensor counts = trainer::confusion_counts(*trainer.model(), {target_val, models::Domain::kTarget},
+                                                      c10::Device(c10::kCPU), 4, config.loss.ignore_index);
+  const auto scores = metrics::score_logs(metrics::compute_scores(counts), "target_val", {"a", "b", "c", "d"});
+  ASSERT_TRUE(metrics.count("iou/target_val"));
+  EXPECT_DOUBLE_EQ(metrics.at("iou/target_val"), scores.at("iou/target_val"));
+  EXPECT_DOUBLE_EQ(metrics.at("acc/target_val"), scores.at("acc/target_val"));
+  // And they differ from source-only's (the same weights with source statistics).
+  EXPECT_NE(metrics.at("acc/target_val"), plain.metrics.at("acc/target_val"));
+  // The checkpoint written after validation holds the target statistics.
+  const auto saved = trainer::read_checkpoint_model(dir_ + "/b/run/checkpoints/last.pt");
+  EXPECT_TRUE(at::equal(saved.at("encoder.bn1.running_mean"), trainer.model()->named_buffers()["encoder.bn1.running_mean"]));
+}
+
+// With DSBN and another method: the training is that method's alone, the
+// source branch keeps its statistics, only the target branch is re-estimated.
+TEST_F(TrainingTest, AdaBnWithDannUnderDsbnReplacesOnlyTheTargetBranch) {
+  const std::vector<std::string> sets{"run.max_epochs=1", "model.bn_mode=dsbn"};
+  const RunResult dann = train(test::training_config(dir_ + "/a", kDann, sets));
+  const RunResult both = train(test::training_config(dir_ + "/b", "[" + kDann + ", {name: adabn}]", sets));
+  ASSERT_EQ(dann.status, 0);
+  ASSERT_EQ(both.status, 0);
+  EXPECT_TRUE(both.metrics.count("train/da/dann/domain_loss"));
+  EXPECT_EQ(both.metrics.at("adabn/tiles"), 16);
+  EXPECT_DOUBLE_EQ(both.metrics.at("train/loss/total"), dann.metrics.at("train/loss/total"));
+  std::size_t target_stats = 0;
+  for (const auto& [name, tensor] : dann.state) {
+    const bool target_running = name.find(".target.running_") != std::string::npos;
+    if (!target_running) {
+      EXPECT_TRUE(at::equal(tensor, both.state.at(name))) << name;
+      continue;
+    }
+    ++target_stats;
+    EXPECT_GT((tensor - both.state.at(name)).abs().max().item<double>(), 1e-4) << name;
+  }
+  EXPECT_EQ(target_stats, static_cast<std::size_t>(2 * both.metrics.at("adabn/layers")));
+  EXPECT_TRUE(both.metrics.count("iou/target_val"));
+  EXPECT_DOUBLE_EQ(both.metrics.at("iou/source_val"), dann.metrics.at("iou/source_val"));
+}
+
 // CDAN keeps state beyond its discriminator's parameters (the randomized
 // map's matrices, buffers): resume is still exact.
 TEST_F(TrainingTest, CdanResumesExactly) {
@@ -150,6 +234,32 @@ TEST_F(TrainingTest, CdanResumesExactly) {
   ASSERT_EQ(straight.status, 0);
   const RunResult resumed =
       train(test::training_config(dir_ + "/b", cdan), dir_ + "/a/run/checkpoints/epoch-0002.pt");
+  ASSERT_EQ(resumed.status, 0);
+  expect_identical(straight, resumed);
+}
+
+// MSTN's moving centroids and CBST's class-balanced thresholds are method
+// state beyond any module: resume from epoch 2 is still exact.
+TEST_F(TrainingTest, MstnResumesExactly) {
+  const std::string mstn = "{name: mstn, hidden_size: 8}";
+  const RunResult straight = train(test::training_config(dir_ + "/a", mstn));
+  ASSERT_EQ(straight.status, 0);
+  EXPECT_GT(straight.metrics.at("train/da/mstn/centroid_classes"), 0.0);
+  const RunResult resumed =
+      train(test::training_config(dir_ + "/b", mstn), dir_ + "/a/run/checkpoints/epoch-0002.pt");
+  ASSERT_EQ(resumed.status, 0);
+  expect_identical(straight, resumed);
+}
+
+TEST_F(TrainingTest, ClassBalancedPseudoLabelsResumeExactly) {
+  const std::string cbst = "{name: pseudo_label, class_balanced: true, portion: 0.5}";
+  const RunResult straight = train(test::training_config(dir_ + "/a", cbst));
+  ASSERT_EQ(straight.status, 0);
+  // From the second epoch on, the thresholds are the per-class quantiles.
+  EXPECT_NE(straight.metrics.at("train/da/pseudo_label/pseudo_label_threshold_mean"), 0.9);
+  EXPECT_GT(straight.metrics.at("train/da/pseudo_label/pseudo_label_ratio"), 0.0);
+  const RunResult resumed =
+      train(test::training_config(dir_ + "/b", cbst), dir_ + "/a/run/checkpoints/epoch-0002.pt");
   ASSERT_EQ(resumed.status, 0);
   expect_identical(straight, resumed);
 }

@@ -17,7 +17,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 config=conf/demo.yaml
 seeds="0 1 2"
 out=runs/compare
-methods="source_only dann dann_2layers cdan cdan_e advent entropy advent_adversarial mcc dann_bsp mmd coral fda pseudo_label"
+methods="source_only dann dann_2layers cdan cdan_e advent entropy advent_adversarial mcc dann_bsp mmd coral fda pseudo_label adabn dann_adabn"
 extra=()
 while (($#)); do
   case "$1" in
@@ -47,6 +47,8 @@ method_yaml() {
     coral) echo "{name: coral}" ;;
     fda) echo "{name: fda, beta: 0.01}" ;;
     pseudo_label) echo "{name: pseudo_label, threshold: 0.9}" ;;
+    adabn) echo "{name: adabn}" ;;
+    dann_adabn) echo "[{name: dann, hidden_size: 256}, {name: adabn}]" ;;
     *) echo "compare_methods: no settings for method '$1' (add it to method_yaml)" >&2; exit 2 ;;
   esac
 }
