@@ -495,6 +495,20 @@ TEST_F(Inference, CommandsExitCodes) {
   usage({"predict", "--checkpoint", checkpoint_, "--input", "--output", out}, "--input needs at least one archive");
   usage({"predict", "--checkpoint", checkpoint_, "--input", geo_, "--output", out, "--batch-size", "0"},
         "--batch-size: expected a positive integer, got '0'");
+  usage({"predict", "--checkpoint", checkpoint_, "--scene", "a.tif"}, "predict: --scene needs --output-dir DIR (see --help)");
+  usage({"predict", "--checkpoint", checkpoint_, "--scene", "a.tif", "--input", geo_, "--output-dir", out},
+        "predict: give --scene RASTER... or --input ARCHIVE..., not both");
+  usage({"predict", "--checkpoint", checkpoint_, "--scene", "a.tif", "--output-dir", out, "--window", "32",
+         "--overlap", "32"},
+        "--overlap 32 must be smaller than --window 32");
+  usage({"predict", "--checkpoint", checkpoint_, "--scene", "a.tif", "--output-dir", out, "--overlap", "-1"},
+        "--overlap: expected a non-negative integer, got '-1'");
+  usage({"predict", "--checkpoint", checkpoint_, "--scene", "--output-dir", out}, "--scene needs at least one raster");
+  const auto missing_scene = da_dist({"predict", "--checkpoint", checkpoint_, "--scene", dir_ + "/none.tif",
+                                      "--output-dir", dir_ + "/maps"});
+  EXPECT_EQ(missing_scene.exit_code, 1) << missing_scene.err;
+  EXPECT_NE(missing_scene.err.find(dir_ + "/none.tif: cannot open the raster"), std::string::npos)
+      << missing_scene.err;
 
   const auto help = da_dist({"predict", "--help"});
   EXPECT_EQ(help.exit_code, 0);
