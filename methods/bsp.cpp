@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "methods/collectives.h"
 #include "methods/feature_access.h"
 #include "methods/registry.h"
 
@@ -33,8 +34,9 @@ BatchSpectralPenalization::BatchSpectralPenalization(Params& params, const Model
 }
 
 DaLossOutput BatchSpectralPenalization::compute_da_loss(const StepInputs& step) {
-  const auto source = bsp_pool(step.source_features.at(layer_));
-  const auto target = bsp_pool(step.target_features.at(layer_));
+  // The global batch's features (see the header).
+  const auto source = all_gather_rows(bsp_pool(step.source_features.at(layer_)), collectives(), "bsp");
+  const auto target = all_gather_rows(bsp_pool(step.target_features.at(layer_)), collectives(), "bsp");
   DaLossOutput out;
   out.loss = bsp_loss(source, target, k_);
   out.logs = {{"bsp_loss", out.loss.item<double>()}};

@@ -18,8 +18,13 @@
 //
 // Parameters: layer (default: the first of domain_adaptation.feature_layers,
 // else "encoder", like dann), k (1, >= 1), loss_weight (read by the
-// framework). Logs: bsp_loss. The SVD is of each rank's batch (a per-rank
-// statistic, not one of the global batch).
+// framework). Logs: bsp_loss.
+//
+// Computed across ranks: each domain's pooled features are gathered from
+// every rank (all_gather_rows, differentiable) and the SVD is of the global
+// batch's [N*b, C] matrix, so the loss and the rank-averaged gradient on N
+// ranks equal those of one process with the union batch (k is capped at
+// min(N*b, C)).
 #pragma once
 
 #include <cstdint>

@@ -2,12 +2,16 @@
 
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <stdexcept>
+#include <vector>
+
 namespace da::methods {
 namespace {
 
 class SingleRank : public Collectives {
  public:
   void all_reduce_sum(torch::Tensor&) override {}
+  int rank() const override { return 0; }
   int world_size() const override { return 1; }
 };
 
@@ -38,6 +42,35 @@ std::shared_ptr<Collectives> single_rank_collectives() {
 
 torch::Tensor all_reduce_sum(const torch::Tensor& input, Collectives& collectives) {
   return AllReduceSum::apply(input, &collectives);
+}
+
+torch::Tensor all_gather_rows(const torch::Tensor& rows, Collectives& collectives, const std::string& what) {
+  if (rows.dim() < 1) throw std::invalid_argument(what + ": cannot gather the rows of a scalar over the ranks");
+  const int world = collectives.world_size();
+  if (world == 1) return rows;
+  const int rank = collectives.rank();
+  std::int64_t row_size = 1;
+  for (std::int64_t d = 1; d < rows.dim(); ++d) row_size *= rows.size(d);
+  // Every rank's row count and row size, so that every rank knows the layout
+  // (and every rank throws alike on a mismatch: none is left waiting).
+  auto layout = torch::zeros({world, 2}, torch::kLong);
+  layout[rank][0] = rows.size(0);
+  layout[rank][1] = row_size;
+  collectives.all_reduce_sum(layout);
+  const auto counts = layout.select(1, 0), sizes = layout.select(1, 1);
+  if (!sizes.eq(row_size).all().item<bool>()) {
+    throw std::invalid_argument(what + ": the ranks hold rows of different sizes (" +
+                                std::to_string(sizes.min().item<std::int64_t>()) + " and " +
+                                std::to_string(sizes.max().item<std::int64_t>()) + " values), cannot gather them");
+  }
+  const std::int64_t before = counts.slice(0, 0, rank).sum().item<std::int64_t>();
+  const std::int64_t after = counts.slice(0, rank + 1).sum().item<std::int64_t>();
+  auto zeros = [&](std::int64_t n) {
+    std::vector<std::int64_t> shape = rows.sizes().vec();
+    shape[0] = n;
+    return torch::zeros(shape, rows.options());
+  };
+  return all_reduce_sum(torch::cat({zeros(before), rows, zeros(after)}), collectives);
 }
 
 }  // namespace da::methods

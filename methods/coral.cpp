@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "methods/collectives.h"
 #include "methods/feature_access.h"
 #include "methods/registry.h"
 
@@ -26,7 +27,7 @@ torch::Tensor coral_loss(const torch::Tensor& source, const torch::Tensor& targe
     throw std::invalid_argument(
         "coral: needs at least 2 samples per domain to estimate a covariance, got a source batch of " +
         std::to_string(source.size(0)) + " and a target batch of " + std::to_string(target.size(0)) +
-        " (the statistics are per-rank: raise the per-rank batch size)");
+        " (the covariances are of the global batch: raise data.batch_size)");
   }
   const double d = double(source.size(1));
   return (covariance(source) - covariance(target)).pow(2).sum() / (4.0 * d * d);
@@ -35,8 +36,11 @@ torch::Tensor coral_loss(const torch::Tensor& source, const torch::Tensor& targe
 Coral::Coral(Params& params, const ModelInfo& model) { layer_ = params.text("layer", default_feature_layer(model)); }
 
 DaLossOutput Coral::compute_da_loss(const StepInputs& step) {
-  const auto source = pooled_features(step.source_features, layer_, "source", "coral");
-  const auto target = pooled_features(step.target_features, layer_, "target", "coral");
+  // The global batch's features (see the header).
+  const auto source =
+      all_gather_rows(pooled_features(step.source_features, layer_, "source", "coral"), collectives(), "coral");
+  const auto target =
+      all_gather_rows(pooled_features(step.target_features, layer_, "target", "coral"), collectives(), "coral");
   DaLossOutput out;
   out.loss = coral_loss(source, target);
   out.logs = {{"coral_loss", out.loss.item<double>()}};

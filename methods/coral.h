@@ -5,13 +5,14 @@
 // One feature layer is global-average-pooled to [B,C] per domain; with C_s
 // and C_t the feature covariances (the unbiased (n-1) denominator) and d = C
 // the number of channels, loss = ||C_s - C_t||_F^2 / (4 d^2). A covariance
-// needs at least 2 samples, so each domain's batch must hold 2 or more
+// needs at least 2 samples, so each domain's global batch must hold 2 or more
 // samples (an error otherwise).
 //
-// The statistics are computed on each rank's batch (per-rank): in a
-// distributed run every rank compares the covariances of its own source and
-// target batches (so the per-rank batch size is what must be >= 2), and the
-// gradients are then averaged like any other loss.
+// Computed across ranks: the pooled features of both domains are gathered
+// from every rank (all_gather_rows, differentiable) and the covariances are
+// those of the global batch, so the loss and the rank-averaged gradient on N
+// ranks equal those of one process with the union batch (and a per-rank
+// batch of 1 is enough on 2 or more ranks).
 //
 // Parameters: layer (default: the first of domain_adaptation.feature_layers,
 // else "encoder"), loss_weight (read by the framework). The scheduled lambda

@@ -3,7 +3,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <sstream>
+#include <vector>
 
+#include "methods/collectives.h"
 #include "methods/registry.h"
 
 namespace da::methods {
@@ -27,34 +29,53 @@ torch::Tensor mcc_loss(const torch::Tensor& logits, double temperature) {
   return (confusion.sum() - confusion.trace()) / double(k);
 }
 
-std::uint64_t mcc_sample_seed(std::int64_t seed, std::int64_t global_step) {
-  std::uint64_t z = std::uint64_t(seed) + 0x9E3779B97F4A7C15ULL * (std::uint64_t(global_step) + 1);
+namespace {
+
+// splitmix64's output function.
+std::uint64_t mix64(std::uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
 }
 
+constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ULL;
+
+}  // namespace
+
+std::uint64_t mcc_sample_seed(std::int64_t seed, std::int64_t global_step) {
+  return mix64(std::uint64_t(seed) + kGolden * (std::uint64_t(global_step) + 1));
+}
+
+std::uint64_t mcc_image_seed(std::int64_t seed, std::int64_t global_step, std::int64_t image) {
+  return mix64(mcc_sample_seed(seed, global_step) + kGolden * (std::uint64_t(image) + 1));
+}
+
 torch::Tensor mcc_sample_pixels(std::int64_t batch, std::int64_t pixels, std::int64_t per_image, std::int64_t seed,
-                                std::int64_t global_step) {
+                                std::int64_t global_step, int rank, int world_size) {
   TORCH_CHECK(per_image > 0 && per_image <= pixels, "mcc_sample_pixels: per_image ", per_image,
               " must be in [1, ", pixels, "]");
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(mcc_sample_seed(seed, global_step));
+  TORCH_CHECK(world_size >= 1 && rank >= 0 && rank < world_size, "mcc_sample_pixels: rank ", rank,
+              " out of range for a world of ", world_size);
   std::vector<torch::Tensor> rows;
   rows.reserve(std::size_t(batch));
   for (std::int64_t b = 0; b < batch; ++b) {
+    // One generator per image, seeded by the image's place in the global
+    // batch: the sample does not depend on how the batch is split over ranks.
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(mcc_image_seed(seed, global_step, b * world_size + rank));
     rows.push_back(torch::randperm(pixels, generator, torch::kLong).slice(0, 0, per_image));
   }
   return torch::stack(rows);
 }
 
 torch::Tensor mcc_pixel_samples(const torch::Tensor& logits, std::int64_t per_image, std::int64_t seed,
-                                std::int64_t global_step) {
+                                std::int64_t global_step, int rank, int world_size) {
   TORCH_CHECK(logits.dim() == 4, "mcc: expected target logits [B,K,H,W], got ", logits.sizes());
   const auto batch = logits.size(0), classes = logits.size(1);
   const auto pixels = logits.size(2) * logits.size(3);
   const auto flat = logits.reshape({batch, classes, pixels});
   if (per_image == 0 || per_image >= pixels) return flat.permute({0, 2, 1}).reshape({-1, classes});
-  const auto index = mcc_sample_pixels(batch, pixels, per_image, seed, global_step).to(logits.device());
+  const auto index =
+      mcc_sample_pixels(batch, pixels, per_image, seed, global_step, rank, world_size).to(logits.device());
   const auto picked = flat.gather(2, index.unsqueeze(1).expand({batch, classes, per_image}));  // [B,K,n]
   return picked.permute({0, 2, 1}).reshape({-1, classes});
 }
@@ -71,7 +92,11 @@ MinimumClassConfusion::MinimumClassConfusion(Params& params, const ModelInfo&) {
 }
 
 DaLossOutput MinimumClassConfusion::compute_da_loss(const StepInputs& step) {
-  const auto samples = mcc_pixel_samples(step.target_logits, pixels_per_image_, seed_, step.global_step);
+  Collectives& ranks = collectives();
+  const auto local = mcc_pixel_samples(step.target_logits, pixels_per_image_, seed_, step.global_step, ranks.rank(),
+                                       ranks.world_size());
+  // The loss of the global batch's samples (see the header).
+  const auto samples = all_gather_rows(local, ranks, "mcc");
   DaLossOutput out;
   out.loss = mcc_loss(samples, temperature_);
   out.logs = {{"mcc_loss", out.loss.item<double>()}};

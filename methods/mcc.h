@@ -13,16 +13,20 @@
 //
 // Parameters: temperature (2.5, > 0); pixels_per_image (1024, >= 0; 0 = all
 // pixels): a random sample of that many pixel positions per target image,
-// drawn without replacement from a CPU generator seeded from (seed,
-// global_step) so the sample is reproducible; seed (0, >= 0); loss_weight
-// (read by the framework). All target pixels are candidates (the target is
-// unlabelled, nothing is ignored).
+// drawn without replacement from a CPU generator per image seeded from
+// (seed, global_step, the image's index in the global batch) so the sample is
+// reproducible and does not depend on the number of ranks; seed (0, >= 0);
+// loss_weight (read by the framework). All target pixels are candidates (the
+// target is unlabelled, nothing is ignored).
 // Logs: mcc_loss.
 //
-// The class confusion matrix is computed on each rank's batch only: a
-// per-rank statistic, not one over the global batch. Every rank draws its
-// pixel positions from the same (seed, global_step), i.e. the same positions
-// in its own images.
+// Computed across ranks: every rank's sampled pixels are gathered
+// (all_gather_rows, differentiable), so the entropy weights are normalised
+// and the class confusion matrix summed over the global batch, and the loss
+// and the rank-averaged gradient on N ranks with batch b equal those of one
+// process with batch N*b. Image i of rank r is image i*N + r of the global
+// batch, as io's DistributedSampler deals the tiles (strided), so both runs
+// sample the same pixels of the same tiles.
 #pragma once
 
 #include <cstdint>
@@ -51,18 +55,23 @@ torch::Tensor mcc_loss(const torch::Tensor& logits, double temperature);
 // seed + 0x9E3779B97F4A7C15 * (global_step + 1) (mod 2^64).
 std::uint64_t mcc_sample_seed(std::int64_t seed, std::int64_t global_step);
 
-// Pixel positions (flat indices into H*W) sampled for each of `batch` images:
-// [batch, per_image] int64 on the CPU, image b's row being the first
-// per_image entries of torch::randperm(pixels) drawn for b = 0, 1, ... in
-// turn from one CPU generator seeded with mcc_sample_seed(seed, global_step).
-// Requires 0 < per_image <= pixels.
-torch::Tensor mcc_sample_pixels(std::int64_t batch, std::int64_t pixels, std::int64_t per_image, std::int64_t seed,
-                                std::int64_t global_step);
+// The seed of one image's pixel sample: splitmix64 of
+// mcc_sample_seed(seed, global_step) + 0x9E3779B97F4A7C15 * (image + 1)
+// (mod 2^64), `image` being the index in the global batch.
+std::uint64_t mcc_image_seed(std::int64_t seed, std::int64_t global_step, std::int64_t image);
 
-// Target logits [B,K,H,W] as samples [N,K]: every pixel when per_image is 0
-// or >= H*W, else the pixels of mcc_sample_pixels (image by image, in the
-// sampled order).
+// Pixel positions (flat indices into H*W) sampled for each of this rank's
+// `batch` images: [batch, per_image] int64 on the CPU, image b's row being the
+// first per_image entries of torch::randperm(pixels) drawn from a CPU
+// generator seeded with mcc_image_seed(seed, global_step, b * world_size +
+// rank). Requires 0 < per_image <= pixels and 0 <= rank < world_size.
+torch::Tensor mcc_sample_pixels(std::int64_t batch, std::int64_t pixels, std::int64_t per_image, std::int64_t seed,
+                                std::int64_t global_step, int rank = 0, int world_size = 1);
+
+// This rank's target logits [B,K,H,W] as samples [N,K]: every pixel when
+// per_image is 0 or >= H*W, else the pixels of mcc_sample_pixels (image by
+// image, in the sampled order).
 torch::Tensor mcc_pixel_samples(const torch::Tensor& logits, std::int64_t per_image, std::int64_t seed,
-                                std::int64_t global_step);
+                                std::int64_t global_step, int rank = 0, int world_size = 1);
 
 }  // namespace da::methods

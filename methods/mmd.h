@@ -14,9 +14,11 @@
 // samples per domain and can go negative; DAN's linear-time estimate needs
 // equal batch sizes).
 //
-// The statistics are computed on each rank's batch (per-rank): in a
-// distributed run every rank's loss compares its own source and target
-// batches, and the gradients are then averaged like any other loss.
+// Computed across ranks: the pooled features of both domains are gathered
+// from every rank (all_gather_rows, differentiable), so the bandwidth and the
+// kernel means are those of the global batch, and the loss and the
+// rank-averaged gradient on N ranks equal those of one process with the
+// union batch.
 //
 // Parameters: layer (default: the first of domain_adaptation.feature_layers,
 // else "encoder"), kernel_alphas (list of bandwidth multipliers, each > 0,

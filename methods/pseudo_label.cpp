@@ -59,7 +59,11 @@ DaLossOutput PseudoLabel::compute_da_loss(const StepInputs& step) {
       const auto c = confidence.to(torch::kDouble);
       const auto bin = (c * static_cast<double>(kBins)).floor().to(torch::kLong).clamp(0, kBins - 1);
       const auto index = (argmax * kBins + bin).reshape({-1}).cpu();
-      histograms_ += torch::bincount(index, {}, classes_ * kBins).to(torch::kDouble).reshape({classes_, kBins});
+      // This step's counts of every rank: the same histograms everywhere, so
+      // that rank 0's checkpoint holds them all (see the header).
+      auto counts = torch::bincount(index, {}, classes_ * kBins).to(torch::kDouble).reshape({classes_, kBins});
+      collectives().all_reduce_sum(counts);
+      histograms_ += counts;
       const auto per_pixel = thresholds_.to(c.device()).index({argmax});
       selected = c.ge(per_pixel);
     } else {
@@ -85,9 +89,7 @@ DaLossOutput PseudoLabel::compute_da_loss(const StepInputs& step) {
 
 void PseudoLabel::on_epoch_end(std::int64_t) {
   if (!class_balanced_) return;
-  torch::Tensor global = histograms_.clone();
-  collectives().all_reduce_sum(global);
-  thresholds_ = class_balanced_thresholds(global, portion_, threshold_);
+  thresholds_ = class_balanced_thresholds(histograms_, portion_, threshold_);
   histograms_.zero_();
 }
 

@@ -12,16 +12,18 @@
 // most confident pixels of every class are pseudo-labelled, rare classes
 // included; a pixel predicted as k is selected when its confidence is >= the
 // threshold of k. The quantiles come from per-class histograms of the
-// confidences (kBins bins on [0, 1]) accumulated at every compute_da_loss
-// and summed over the ranks in on_epoch_end, so the thresholds are identical
-// on every rank and do not depend on the number of ranks (up to the bin
-// width: a threshold is the lower edge of the bin where the count from the
-// top first reaches portion * the class's pixels). The first epoch, and any
-// class with no predicted pixel in the previous epoch, use the fixed
-// `threshold`. Thresholds and the running histograms are method state
-// (save_state / load_state); a mid-epoch resume on several ranks restores
-// the checkpointing rank's partial histogram on every rank. Extra log:
-// pseudo_label_threshold_mean (mean of the per-class thresholds in use).
+// confidences (kBins bins on [0, 1]) accumulated at every compute_da_loss;
+// each step's counts are summed over the ranks before they are added, so
+// every rank holds the histograms of the global batches of the epoch so far,
+// and the thresholds are identical on every rank and do not depend on the
+// number of ranks (up to the bin width: a threshold is the lower edge of the
+// bin where the count from the top first reaches portion * the class's
+// pixels). The first epoch, and any class with no predicted pixel in the
+// previous epoch, use the fixed `threshold`. Thresholds and the running
+// histograms are method state (save_state / load_state); as both are the
+// same on every rank, the checkpoint written by rank 0 mid-epoch resumes
+// exactly on any number of ranks. Extra log: pseudo_label_threshold_mean
+// (mean of the per-class thresholds in use).
 // DaLossOutput::extra["selected"]: the bool mask [B,H,W] of the pseudo-labelled
 // pixels (both variants).
 #pragma once
@@ -44,7 +46,7 @@ class PseudoLabel : public Method {
   void load_state(torch::serialize::InputArchive& archive) override;
 
   // Class-balanced only: the per-class thresholds in use [classes] (double)
-  // and this rank's histograms of the epoch so far [classes, kBins].
+  // and the histograms of the epoch so far, summed over the ranks [classes, kBins].
   const torch::Tensor& thresholds() const { return thresholds_; }
   const torch::Tensor& histograms() const { return histograms_; }
 

@@ -5,7 +5,7 @@ MCC is tllib's MinimumClassConfusionLoss (copied below) on target pixels as
 samples; BSP is tllib's BatchSpectralPenalizationLoss (torch.svd) generalised
 to the top k singular values. Inputs come from det() (no RNG), so the C++ test
 rebuilds exactly the same tensors; the MCC pixel sample is drawn with the
-same seed and call order as methods/mcc.cpp. Prints one line per quantity:
+same per-image seeds as methods/mcc.cpp. Prints one line per quantity:
 `name v1 v2 ...` with full double precision.
 """
 import os
@@ -44,16 +44,30 @@ def tllib_mcc(logits, temperature):
 
 
 # --- the pixel sample of methods/mcc.cpp --------------------------------------
-def sample_seed(seed, step):
-    z = (seed + 0x9E3779B97F4A7C15 * (step + 1)) & MASK64
+GOLDEN = 0x9E3779B97F4A7C15
+
+
+def mix64(z):
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
     return z ^ (z >> 31)
 
 
+def sample_seed(seed, step):
+    return mix64((seed + GOLDEN * (step + 1)) & MASK64)
+
+
+def image_seed(seed, step, image):
+    return mix64((sample_seed(seed, step) + GOLDEN * (image + 1)) & MASK64)
+
+
 def sample_pixels(batch, pixels, per_image, seed, step):
-    g = torch.Generator().manual_seed(sample_seed(seed, step))
-    return torch.stack([torch.randperm(pixels, generator=g)[:per_image] for _ in range(batch)])
+    # One generator per image, seeded by the image's index in the global batch.
+    rows = []
+    for b in range(batch):
+        g = torch.Generator().manual_seed(image_seed(seed, step, b))
+        rows.append(torch.randperm(pixels, generator=g)[:per_image])
+    return torch.stack(rows)
 
 
 MCC_SHAPE = (2, 4, 5, 6)

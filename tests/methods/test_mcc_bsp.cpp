@@ -2,8 +2,8 @@
 // tests/methods/make_mcc_bsp_reference.py, which runs tllib's
 // MinimumClassConfusionLoss and BatchSpectralPenalizationLoss (generalised to
 // the top k singular values) on inputs built from the same closed-form det()
-// formula; the MCC pixel sample is drawn there with the same seed and call
-// order as methods/mcc.cpp.
+// formula; the MCC pixel sample is drawn there with the same per-image
+// seeds as methods/mcc.cpp.
 #include <gtest/gtest.h>
 
 #include <map>

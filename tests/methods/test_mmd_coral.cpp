@@ -180,7 +180,7 @@ TEST(Coral, OneSamplePerDomainIsAClearError) {
       EXPECT_EQ(std::string(e.what()),
                 "coral: needs at least 2 samples per domain to estimate a covariance, got a source batch of " +
                     std::to_string(source_batch) + " and a target batch of " + std::to_string(target_batch) +
-                    " (the statistics are per-rank: raise the per-rank batch size)");
+                    " (the covariances are of the global batch: raise data.batch_size)");
     }
   }
 }

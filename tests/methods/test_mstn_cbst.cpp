@@ -8,9 +8,7 @@
 #include <torch/serialize/output-archive.h>
 
 #include <cmath>
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -21,6 +19,7 @@
 #include "methods/registry.h"
 #include "support/python_reference.h"
 #include "support/two_thread_sum.h"
+#include "thread_rank.h"
 
 namespace da::methods {
 namespace {
@@ -46,17 +45,7 @@ torch::Tensor mask(std::vector<std::int64_t> shape, std::int64_t offset) {
 }
 
 using test::TwoThreadSum;
-
-class ThreadRank : public Collectives {
- public:
-  ThreadRank(TwoThreadSum& sum, int rank) : sum_(sum), rank_(rank) {}
-  void all_reduce_sum(torch::Tensor& t) override { sum_.sum(rank_, t); }
-  int world_size() const override { return 2; }
-
- private:
-  TwoThreadSum& sum_;
-  int rank_;
-};
+using test_support::ThreadRank;
 
 // ---- MSTN
 

@@ -53,22 +53,27 @@ double last_epoch_metric(const std::string& run_dir, const std::string& key) {
   return value;
 }
 
-TEST(DataParallel, TwoRanksEqualOneRankWithTwiceTheBatch) {
-  const std::string dir = test::make_temp_dir("da_dp");
-  const std::string config = config_file(dir + "/cfg", "{name: dann, hidden_size: 8}");
+// Trains `method_yaml` for 2 epochs (SGD, learning rate `lr`) on one rank
+// with batch 4 and on two with batch 2 each, and expects the same model and
+// method tensors (relative 1e-5 per tensor) and validation IoU; returns the
+// number of method tensors.
+std::size_t expect_two_ranks_equal_one_rank(const std::string& dir, const std::string& method_yaml,
+                                            const std::string& lr = "0.05") {
+  const std::string config = config_file(dir + "/cfg", method_yaml);
   // BatchNorm in eval mode: per-rank batch statistics would otherwise differ from the global batch's.
   // SGD: Adam divides by sqrt(v), which turns rounding noise in near-zero
   // gradients into visible parameter differences.
   const std::vector<std::string> common{"run.max_epochs=2", "model.freeze_bn=true", "dist.check_every_n_steps=1",
-                                        "optimizer.name=sgd", "optimizer.lr=0.05"};
+                                        "optimizer.name=sgd", "optimizer.lr=" + lr};
   auto one = common;
   one.insert(one.end(), {"data.batch_size=4", "run.output_dir=" + dir + "/one"});
   auto two = common;
   two.insert(two.end(), {"data.batch_size=2", "run.output_dir=" + dir + "/two"});
   const auto r1 = run_da_dist(1, config, one);
-  ASSERT_EQ(r1.exit_code, 0) << r1.err;
+  EXPECT_EQ(r1.exit_code, 0) << r1.err;
   const auto r2 = run_da_dist(2, config, two);
-  ASSERT_EQ(r2.exit_code, 0) << r2.err;
+  EXPECT_EQ(r2.exit_code, 0) << r2.err;
+  if (r1.exit_code != 0 || r2.exit_code != 0) return 0;
 
   const std::string one_ckpt = dir + "/one/run/checkpoints/last.pt";
   const std::string two_ckpt = dir + "/two/run/checkpoints/last.pt";
@@ -76,20 +81,41 @@ TEST(DataParallel, TwoRanksEqualOneRankWithTwiceTheBatch) {
   auto b = trainer::read_checkpoint_model(two_ckpt);
   for (auto& [name, tensor] : trainer::read_checkpoint_method_tensors(one_ckpt)) a["method." + name] = tensor;
   for (auto& [name, tensor] : trainer::read_checkpoint_method_tensors(two_ckpt)) b["method." + name] = tensor;
-  ASSERT_EQ(a.size(), b.size());
-  std::size_t discriminator_tensors = 0;
+  EXPECT_EQ(a.size(), b.size());
+  std::size_t method_tensors = 0;
   for (const auto& [name, tensor] : a) {
-    ASSERT_TRUE(b.count(name)) << name;
+    if (!b.count(name)) {
+      ADD_FAILURE() << name << " missing on two ranks";
+      continue;
+    }
     if (!tensor.is_floating_point()) continue;
-    discriminator_tensors += name.rfind("method.", 0) == 0;
+    method_tensors += name.rfind("method.", 0) == 0;
     // Relative tolerance 1e-5 on each tensor as a whole.
     const double scale = std::max(tensor.norm().item<double>(), 1e-12);
     EXPECT_LE((tensor - b.at(name)).norm().item<double>() / scale, 1e-5) << name;
   }
-  EXPECT_GT(discriminator_tensors, 0u);
   for (const char* key : {"iou/source_val", "iou/target_val"}) {
     EXPECT_NEAR(last_epoch_metric(dir + "/one/run", key), last_epoch_metric(dir + "/two/run", key), 1e-6) << key;
   }
+  return method_tensors;
+}
+
+TEST(DataParallel, TwoRanksEqualOneRankWithTwiceTheBatch) {
+  const std::string dir = test::make_temp_dir("da_dp");
+  EXPECT_GT(expect_two_ranks_equal_one_rank(dir, "{name: dann, hidden_size: 8}"), 0u);  // the discriminator's
+  fs::remove_all(dir);
+}
+
+// mcc, bsp, mmd and coral compute their batch statistics across the ranks
+// (mcc sampling the same pixels of the same tiles): two ranks train the model
+// of one rank with the union batch. A gentle learning rate: at 0.05 BSP's
+// growing features amplify float rounding into visible differences.
+TEST(DataParallel, BatchStatisticsMethodsOnTwoRanksEqualOneRankWithTwiceTheBatch) {
+  const std::string dir = test::make_temp_dir("da_dp_stats");
+  expect_two_ranks_equal_one_rank(dir,
+                                  "[{name: mcc, pixels_per_image: 64, loss_weight: 0.5}, "
+                                  "{name: bsp, loss_weight: 0.001}, {name: mmd}, {name: coral, loss_weight: 10}]",
+                                  "0.01");
   fs::remove_all(dir);
 }
 
@@ -246,6 +272,45 @@ TEST(DataParallel, TwoRanksResumeExactly) {
       EXPECT_TRUE(at::equal(tensor, b.at(name))) << prefix << name << " differs by "
                                                  << (tensor.to(at::kDouble) - b.at(name).to(at::kDouble)).abs().max().item<double>();
     }
+  }
+  fs::remove_all(dir);
+}
+
+// CBST's histograms are summed over the ranks at every step, so the state in
+// rank 0's checkpoint is every rank's: a run preempted in the middle of an
+// epoch resumes exactly on two ranks.
+TEST(DataParallel, TwoRanksResumeClassBalancedPseudoLabelsExactlyFromTheMiddleOfAnEpoch) {
+  const std::string dir = test::make_temp_dir("da_dp_resume_cbst");
+  const std::string plugins =
+      "plugins=[" + test::binary_path("tests/trainer/plugin/libda_test_methods_plugin.so") + "]";
+  const std::string cbst = "{name: pseudo_label, class_balanced: true, portion: 0.5}";
+  // Batch 2 per rank: 4 steps per epoch; global step 6 is the third of epoch 1.
+  const std::vector<std::string> sets{plugins, "run.max_epochs=3", "data.batch_size=2"};
+  auto with_output = [&](const std::string& out) {
+    auto all = sets;
+    all.push_back("run.output_dir=" + dir + "/" + out);
+    return all;
+  };
+  const auto straight =
+      run_da_dist(2, config_file(dir + "/a", "[" + cbst + ", {name: test_preempt_at}]"), with_output("a"));
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+  EXPECT_NE(last_epoch_metric(dir + "/a/run", "train/da/pseudo_label/pseudo_label_threshold_mean"), 0.9);
+  const std::string preempted = config_file(dir + "/b", "[" + cbst + ", {name: test_preempt_at, step: 6}]");
+  const auto stopped = run_da_dist(2, preempted, with_output("b"));
+  ASSERT_NE(stopped.exit_code, 0) << stopped.err;
+  const std::string last = dir + "/b/run/checkpoints/last.pt";
+  ASSERT_TRUE(fs::exists(last)) << stopped.err;
+  const auto resumed = run_da_dist(2, preempted, with_output("b"), last);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  // The thresholds of the last epoch come from the interrupted one's histograms.
+  const std::string threshold_mean = "train/da/pseudo_label/pseudo_label_threshold_mean";
+  EXPECT_EQ(last_epoch_metric(dir + "/a/run", threshold_mean), last_epoch_metric(dir + "/b/run", threshold_mean));
+  const auto a = trainer::read_checkpoint_model(dir + "/a/run/checkpoints/last.pt");
+  const auto b = trainer::read_checkpoint_model(dir + "/b/run/checkpoints/last.pt");
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, tensor] : a) {
+    ASSERT_TRUE(b.count(name)) << name;
+    EXPECT_TRUE(at::equal(tensor, b.at(name))) << name;
   }
   fs::remove_all(dir);
 }

@@ -17,7 +17,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 config=conf/demo.yaml
 seeds="0 1 2"
 out=runs/compare
-methods="source_only dann dann_2layers cdan cdan_e advent entropy advent_adversarial mcc dann_bsp mmd coral fda pseudo_label adabn dann_adabn"
+methods="source_only dann dann_2layers cdan cdan_e advent entropy advent_adversarial mcc dann_bsp mmd coral fda pseudo_label mstn adabn dann_adabn"
 extra=()
 while (($#)); do
   case "$1" in
@@ -47,10 +47,19 @@ method_yaml() {
     coral) echo "{name: coral}" ;;
     fda) echo "{name: fda, beta: 0.01}" ;;
     pseudo_label) echo "{name: pseudo_label, threshold: 0.9}" ;;
+    mstn) echo "{name: mstn, hidden_size: 256}" ;;
     adabn) echo "{name: adabn}" ;;
     dann_adabn) echo "[{name: dann, hidden_size: 256}, {name: adabn}]" ;;
     *) echo "compare_methods: no settings for method '$1' (add it to method_yaml)" >&2; exit 2 ;;
   esac
+}
+
+# Source-only is the plain source-trained model: with domain-specific
+# BatchNorm (model.bn_mode dsbn) its target branch would never see a batch
+# and keep its initial statistics, so it always trains with joint BatchNorm.
+baseline_args() {
+  [ "$1" = source_only ] && echo "--set model.bn_mode=joint"
+  return 0
 }
 
 [ -x "$BUILD_DIR/src/da_dist" ] || { echo "compare_methods: $BUILD_DIR/src/da_dist missing (bash tools/setup.sh)" >&2; exit 2; }
@@ -63,7 +72,8 @@ for m in $methods; do
     if [ -f "$run/metrics.jsonl" ] && grep -q '"iou/target_val"' "$run/metrics.jsonl"; then continue; fi
     echo "compare_methods: $m seed $s" >&2
     "$BUILD_DIR"/src/da_dist --config "$config" --set run.output_dir="$out" --set run.name="$m-seed$s" \
-      --set run.seed="$s" --set "domain_adaptation.method=$(method_yaml "$m")" "${extra[@]}" > "$out.log.tmp" 2>&1 ||
+      --set run.seed="$s" --set "domain_adaptation.method=$(method_yaml "$m")" "${extra[@]}" \
+      $(baseline_args "$m") > "$out.log.tmp" 2>&1 ||
       { echo "compare_methods: $m seed $s failed:" >&2; tail -5 "$out.log.tmp" >&2; exit 1; }
   done
 done
