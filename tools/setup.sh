@@ -16,6 +16,7 @@ PACKAGES=(
   python3-torch python3-torchvision python3-h5py python3-numpy   # reference values and benchmark peers
   protobuf-compiler python3-protobuf   # the independent TensorBoard event reader of the tests
   python3-matplotlib                   # tools/plot_run.py
+  python3-gdal                         # scene benchmark peer (tools/bench/scene_peer.py)
   # A real one-node Slurm cluster for the tests of slurm/: tests/slurm/cluster.sh
   # starts munged, slurmctld and slurmd as root in a temporary directory.
   slurmctld slurmd slurm-client munge

@@ -11,6 +11,7 @@
 #include "config/loader.h"
 #include "dist/communicator.h"
 #include "inference/evaluate.h"
+#include "inference/export.h"
 #include "inference/predict.h"
 #include "inference/scene_predict.h"
 #include "io/atomic_file.h"
@@ -56,7 +57,11 @@ int run_inference(const Arguments& args, const dist::WorldInfo& world) {
     options.window.window = args.window;
     options.window.overlap = args.overlap;
     if (args.batch_size > 0) options.window.batch = args.batch_size;
-    inference::predict_scenes(options, world.rank, world.size);
+    options.tta = inference::parse_tta(args.tta);
+    options.strip_rows = args.strip_rows;
+    // Split scenes move output rows between ranks: CPU tensors over MPI.
+    const auto comm = dist::make_communicator(dist::CommunicatorOptions{});
+    inference::predict_scenes(options, *comm);
     dist::barrier();
     return 0;
   }
@@ -87,6 +92,22 @@ int run_inference(const Arguments& args, const dist::WorldInfo& world) {
   return 0;
 }
 
+// export: rank 0 writes the files; other ranks of an mpirun exit 0.
+int run_export(const Arguments& args, const dist::WorldInfo& world) {
+  if (world.rank != 0) return 0;
+  log::init(world.rank, args.log_level.empty() ? "info" : args.log_level);
+  inference::ExportOptions options;
+  options.checkpoint = args.checkpoint_path;
+  options.output = args.output_path;
+  options.domain = inference::parse_domain(args.domain);
+  options.tile = args.tile;
+  const inference::ExportResult result = inference::export_model(options);
+  spdlog::info("exported {} ({} branch, traced at {}x{}) to {} and {}", args.checkpoint_path, args.domain,
+               result.tile, result.tile, result.model_path, result.json_path);
+  log::flush();
+  return 0;
+}
+
 }  // namespace
 
 int run_app(int argc, char** argv, const dist::WorldInfo& world) {
@@ -106,6 +127,7 @@ int run_app(int argc, char** argv, const dist::WorldInfo& world) {
       return 0;
     }
     if (args.command == "predict" || args.command == "evaluate") return run_inference(args, world);
+    if (args.command == "export") return run_export(args, world);
     config::Config config = config::load_config(args.config_path, args.overrides);
     if (!args.log_level.empty()) config.logging.level = args.log_level;
     if (args.print_config) {

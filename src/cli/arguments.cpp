@@ -5,19 +5,22 @@
 
 #include "config/errors.h"
 #include "config/suggest.h"
+#include "inference/tta.h"
 
 namespace da::cli {
 namespace {
 
 const std::vector<std::string> kOptions = {"--config",    "--set",     "--print-config", "--resume",
                                            "--log-level", "--version", "--help",         "--help-config"};
-const std::vector<std::string> kCommands = {"train", "predict", "evaluate"};
+const std::vector<std::string> kCommands = {"train", "predict", "evaluate", "export"};
 const std::vector<std::string> kPredictOptions = {"--checkpoint", "--input",      "--output",     "--probabilities",
                                                   "--geotiff",    "--domain",     "--batch-size", "--log-level",
                                                   "--scene",      "--output-dir", "--window",     "--overlap",
-                                                  "--confidence", "--help"};
+                                                  "--confidence", "--tta",        "--strip-rows", "--help"};
 const std::vector<std::string> kEvaluateOptions = {"--checkpoint", "--input",     "--domain", "--json",
                                                    "--batch-size", "--log-level", "--help"};
+const std::vector<std::string> kExportOptions = {"--checkpoint", "--output", "--domain", "--tile", "--log-level",
+                                                 "--help"};
 const std::vector<std::string> kDomains = {"source", "target"};
 const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error"};
 
@@ -46,11 +49,12 @@ std::int64_t parse_count(const std::string& option, const std::string& text, lon
   return n;
 }
 
-// predict / evaluate: argv[i..] are options of `args.command`.
+// predict / evaluate / export: argv[i..] are options of `args.command`.
 void parse_inference_arguments(Arguments& args, int argc, char** argv, int i) {
   using config::UsageError;
   const bool predict = args.command == "predict";
-  const std::vector<std::string>& known = predict ? kPredictOptions : kEvaluateOptions;
+  const bool exporting = args.command == "export";
+  const std::vector<std::string>& known = predict ? kPredictOptions : exporting ? kExportOptions : kEvaluateOptions;
   for (; i < argc; ++i) {
     std::string option = argv[i];
     std::string value;
@@ -101,6 +105,14 @@ void parse_inference_arguments(Arguments& args, int argc, char** argv, int i) {
     } else if (option == "--confidence") {
       if (inline_value) throw UsageError("--confidence takes no value");
       args.confidence = true;
+    } else if (option == "--tta") {
+      args.tta = take_value();
+      const auto& modes = inference::tta_names();
+      if (std::find(modes.begin(), modes.end(), args.tta) == modes.end()) {
+        throw UsageError("--tta: unknown mode '" + args.tta + "', valid modes are " + config::quoted_list(modes));
+      }
+    } else if (option == "--strip-rows") {
+      args.strip_rows = parse_count(option, take_value(), 1);
     } else if (option == "--output") {
       args.output_path = take_value();
     } else if (option == "--probabilities") {
@@ -116,6 +128,12 @@ void parse_inference_arguments(Arguments& args, int argc, char** argv, int i) {
         throw UsageError("--domain: unknown domain '" + args.domain + "', valid domains are " +
                          config::quoted_list(kDomains));
       }
+    } else if (option == "--tile") {
+      const std::string text = take_value();
+      args.tile = parse_count(option, text, 1);
+      if (args.tile % 32 != 0) {
+        throw UsageError("--tile: expected a multiple of 32 (the model's stride), got '" + text + "'");
+      }
     } else if (option == "--batch-size") {
       args.batch_size = parse_count(option, take_value(), 1);
     } else if (option == "--log-level") {
@@ -127,6 +145,10 @@ void parse_inference_arguments(Arguments& args, int argc, char** argv, int i) {
   }
   if (args.help) return;
   if (args.checkpoint_path.empty()) throw UsageError(args.command + ": --checkpoint CKPT is required (see --help)");
+  if (exporting) {
+    if (args.output_path.empty()) throw UsageError("export: --output FILE.pt or DIR is required (see --help)");
+    return;
+  }
   if (predict && !args.scenes.empty()) {
     if (!args.inputs.empty()) throw UsageError("predict: give --scene RASTER... or --input ARCHIVE..., not both");
     if (args.output_dir.empty()) throw UsageError("predict: --scene needs --output-dir DIR (see --help)");
@@ -135,6 +157,9 @@ void parse_inference_arguments(Arguments& args, int argc, char** argv, int i) {
                        std::to_string(args.window));
     }
     return;
+  }
+  if (predict && (args.tta != "none" || args.strip_rows > 0)) {
+    throw UsageError("predict: --tta and --strip-rows apply to --scene RASTER... only");
   }
   if (args.inputs.empty()) throw UsageError(args.command + ": --input ARCHIVE... is required (see --help)");
   if (predict && args.output_path.empty()) throw UsageError("predict: --output OUT.h5 is required (see --help)");
@@ -148,12 +173,15 @@ std::string usage_text() {
          "       da_dist predict --checkpoint CKPT --input ARCHIVE... --output OUT.h5 [--probabilities]\n"
          "               [--geotiff DIR] [--domain source|target] [--batch-size N] [--log-level LEVEL]\n"
          "       da_dist predict --checkpoint CKPT --scene RASTER... --output-dir DIR [--window 256]\n"
-         "               [--overlap 32] [--confidence] [--domain source|target] [--batch-size N]\n"
+         "               [--overlap 32] [--confidence] [--tta none|flips|d4] [--strip-rows N]\n"
+         "               [--domain source|target] [--batch-size N]\n"
          "       da_dist evaluate --checkpoint CKPT --input ARCHIVE... [--domain source|target] [--json FILE]\n"
          "               [--batch-size N] [--log-level LEVEL]\n"
+         "       da_dist export --checkpoint CKPT --output FILE.pt|DIR [--domain source|target] [--tile N]\n"
          "\n"
          "Trains a segmentation model with domain adaptation, data-parallel under mpirun;\n"
-         "predicts class masks for a tile archive, or evaluates a checkpoint on a labelled one.\n"
+         "predicts class masks for a tile archive, or evaluates a checkpoint on a labelled one;\n"
+         "exports a checkpoint's model as TorchScript for PyTorch.\n"
          "\n"
          "options:\n"
          "  --config FILE        YAML configuration (may `include:` a base file)\n"
@@ -175,10 +203,21 @@ std::string usage_text() {
          "  --scene RASTER...    predict whole rasters (GeoTIFF, VRT, ...) with a sliding window into\n"
          "                       --output-dir DIR: <name>_classes.tif (uint8, nodata 255), with --confidence\n"
          "                       also <name>_confidence.tif; --window N and --overlap N in pixels;\n"
-         "                       under mpirun the scenes are split across the ranks\n"
+         "                       --tta flips|d4 averages the softmax over 4 flips or the 8 flips and\n"
+         "                       rotations of each window (default none); under mpirun the scenes are\n"
+         "                       shared across the ranks, whole or (those left over from whole rounds,\n"
+         "                       all when there are fewer scenes than ranks) in strips of at most\n"
+         "                       --strip-rows N rows over all ranks (default about 32 Mpixels a strip)\n"
          "  --domain D           BatchNorm branch of a bn_mode: dsbn model (default target; no effect otherwise)\n"
          "  --batch-size N       tiles per forward pass (default: the checkpoint's validation batch size)\n"
          "  --json FILE          evaluate: also write the metrics as JSON\n"
+         "\n"
+         "export (rank 0 does the work):\n"
+         "  --output FILE.pt|DIR the model as TorchScript for torch.jit.load (DIR: DIR/model.pt), plus\n"
+         "                       FILE.json: bands, classes, normalisation, tile size (written atomically)\n"
+         "  --domain D           BatchNorm branch and training data (normalisation) of a dsbn model\n"
+         "  --tile N             the tile size (a multiple of 32) to trace with and record (default: training's);\n"
+         "                       the model runs on any multiple of 32\n"
          "\n"
          "exit status: 0 success, 2 usage or configuration error, 1 runtime failure\n";
 }

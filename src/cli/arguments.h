@@ -8,7 +8,7 @@
 namespace da::cli {
 
 struct Arguments {
-  std::string command = "train";  // train, predict or evaluate
+  std::string command = "train";  // train, predict, evaluate or export
   std::string config_path;
   std::vector<std::string> overrides;  // --set KEY=VALUE, in order
   std::string resume_path;
@@ -21,7 +21,7 @@ struct Arguments {
   // predict / evaluate
   std::string checkpoint_path;      // --checkpoint
   std::vector<std::string> inputs;  // --input ARCHIVE... (files or globs, one tile set)
-  std::string output_path;          // --output (predict)
+  std::string output_path;          // --output (predict, export)
   bool probabilities = false;       // --probabilities (predict)
   std::string geotiff_dir;          // --geotiff DIR (predict)
   std::string domain = "target";    // --domain source|target: the DSBN branch
@@ -33,12 +33,17 @@ struct Arguments {
   std::int64_t window = 256;        // --window N (pixels)
   std::int64_t overlap = 32;        // --overlap N (pixels, < window)
   bool confidence = false;          // --confidence: also <stem>_confidence.tif
+  std::string tta = "none";         // --tta none|flips|d4
+  std::int64_t strip_rows = 0;      // --strip-rows N (0: automatic)
+  // export
+  std::int64_t tile = 0;  // --tile N (0: the training tile size)
 };
 
 // Parses argv. Throws config::UsageError with one line for unknown options,
 // missing values, a missing --config (train), or a missing --checkpoint,
 // --input or --output (predict, evaluate; predict takes --scene and
-// --output-dir instead of --input and --output for whole rasters).
+// --output-dir instead of --input and --output for whole rasters), or a
+// missing --checkpoint or --output (export).
 Arguments parse_arguments(int argc, char** argv);
 
 // The text of --help.

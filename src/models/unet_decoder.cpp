@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <torch/nn/init.h>
@@ -32,7 +33,10 @@ DecoderBlockImpl::DecoderBlockImpl(int64_t in_channels, int64_t skip_channels, i
       conv2_(register_module("conv2", conv_bn_relu(out_channels, out_channels, domain_specific_bn))) {}
 
 at::Tensor DecoderBlockImpl::forward(const at::Tensor& x, const at::Tensor& skip) {
-  at::Tensor out = at::upsample_nearest2d(x, {x.size(2) * 2, x.size(3) * 2});
+  // By scale factor, not output size: the same pixels for factor 2, and a traced
+  // graph (da_dist export) then records the factor instead of this input's size.
+  const std::vector<double> factor2{2.0, 2.0};
+  at::Tensor out = at::upsample_nearest2d(x, c10::nullopt, factor2);
   if (skip.defined()) out = at::cat({out, skip}, 1);
   return forward_sequential(conv2_, forward_sequential(conv1_, out));
 }

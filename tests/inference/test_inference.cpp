@@ -11,21 +11,30 @@
 #include <hdf5.h>
 #include <ogr_srs_api.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "config/loader.h"
+#include "dist/local_communicator.h"
 #include "inference/checkpoint_model.h"
 #include "inference/evaluate.h"
+#include "inference/export.h"
 #include "inference/geotiff.h"
 #include "inference/predict.h"
 #include "inference/scene_predict.h"
+#include "inference/scene_split.h"
 #include "inference/sliding_window.h"
+#include "inference/tta.h"
 #include "io/archive_fixtures.h"
 #include "io/archive_set.h"
 #include "io/tile_archive_writer.h"
@@ -124,7 +133,7 @@ void write_archive(const std::string& path, const ArchiveSpec& spec) {
 // between the DSBN branches), saved as a training checkpoint.
 models::SegmentationModel make_model(bool dsbn) {
   torch::manual_seed(7);
-  models::SegmentationModel model = models::make_segmentation_model({"tiny", kBands, kClasses, dsbn});
+  models::SegmentationModel model = models::make_segmentation_model({"tiny", kBands, kClasses, dsbn, nullptr});
   model->train();
   torch::NoGradGuard no_grad;
   model->set_domain(models::Domain::kSource);
@@ -518,6 +527,138 @@ TEST_F(Inference, CommandsExitCodes) {
   }
 }
 
+// ---------------------------------------------------------------- export
+
+void write_floats(const std::string& path, const at::Tensor& values) {
+  const at::Tensor v = values.to(at::kFloat).contiguous();
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(v.data_ptr<float>()), static_cast<std::streamsize>(v.numel() * sizeof(float)));
+  ASSERT_TRUE(out.good()) << path;
+}
+
+// Runs an exported model with PyTorch (tests/inference/check_export.py, which
+// also checks its JSON against it) on two deterministic inputs, the training
+// tile size and a larger non-square size, and returns the largest difference
+// from `model`'s logits (branch `domain`); NaN when the script fails.
+double pytorch_max_diff(const std::string& model_path, models::SegmentationModel& model, models::Domain domain,
+                        const std::string& dir) {
+  std::vector<std::string> args{source_path("tests/inference/check_export.py"), model_path,
+                                inference::export_json_path(model_path)};
+  torch::manual_seed(3);
+  const std::vector<std::vector<std::int64_t>> shapes{{2, kBands, kSize, kSize}, {1, kBands, 64, 96}};
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    const at::Tensor x = at::randn(shapes[i]);
+    const std::string stem = dir + "/case" + std::to_string(i) + "_" + models::domain_name(domain);
+    write_floats(stem + "_input.f32", x);
+    write_floats(stem + "_expected.f32", logits_of(model, x, domain));
+    std::string shape;
+    for (const std::int64_t n : shapes[i]) shape += std::to_string(n) + ",";
+    args.push_back(stem + "_input.f32:" + stem + "_expected.f32:" + shape + std::to_string(kClasses));
+  }
+  const ProcessResult r = run_process("/usr/bin/python3", args, {}, 120);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const std::string marker = "max_abs_diff ";
+  const auto at = r.out.find(marker);
+  if (r.exit_code != 0 || at == std::string::npos) return std::numeric_limits<double>::quiet_NaN();
+  return std::stod(r.out.substr(at + marker.size()));
+}
+
+TEST_F(Inference, ExportedModelRunsInPyTorchLikeTheModel) {
+  const std::string checkpoint = dir_ + "/archive-norm.ckpt";
+  save_checkpoint(checkpoint, model_, geo_, false, "archive");
+  const auto r = da_dist({"export", "--checkpoint", checkpoint, "--output", dir_ + "/exported"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> files;  // no temporaries left
+  for (const auto& entry : fs::directory_iterator(dir_ + "/exported")) files.push_back(entry.path().filename());
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<std::string>{"model.json", "model.pt"}));
+
+  const YAML::Node json = YAML::LoadFile(dir_ + "/exported/model.json");  // JSON is YAML
+  EXPECT_EQ(json["format"].as<std::string>(), "da_dist-torchscript");
+  EXPECT_EQ(json["version"].as<int>(), 1);
+  EXPECT_EQ(json["model"].as<std::string>(), "model.pt");
+  EXPECT_EQ(json["checkpoint"].as<std::string>(), checkpoint);
+  EXPECT_EQ(json["encoder"].as<std::string>(), "tiny");
+  EXPECT_EQ(json["domain"].as<std::string>(), "target");
+  EXPECT_EQ(json["bands"]["count"].as<int>(), kBands);
+  EXPECT_EQ(json["bands"]["names"].as<std::vector<std::string>>(), (std::vector<std::string>{"band0", "band1", "band2"}));
+  EXPECT_EQ(json["classes"]["count"].as<int>(), kClasses);
+  EXPECT_EQ(json["classes"]["names"].as<std::vector<std::string>>(), kClassNames);
+  EXPECT_EQ(json["pixel_type"].as<std::string>(), "uint8");
+  // normalize: archive -> the band statistics write_archive stored
+  EXPECT_EQ(json["normalization"]["mean"].as<std::vector<double>>(), (std::vector<double>{120, 120, 120}));
+  EXPECT_EQ(json["normalization"]["std"].as<std::vector<double>>(), (std::vector<double>{50, 51, 52}));
+  EXPECT_EQ(json["tile_size"].as<int>(), kSize);
+  EXPECT_EQ(json["size_multiple"].as<int>(), 32);
+  EXPECT_EQ(json["input"].as<std::string>(), "float32 NCHW normalised");
+  EXPECT_EQ(json["output"].as<std::string>(), "logits NCHW");
+
+  EXPECT_LE(pytorch_max_diff(dir_ + "/exported/model.pt", model_, models::Domain::kTarget, dir_), 1e-5);
+}
+
+TEST_F(Inference, ExportKeepsTheChosenDsbnBranch) {
+  models::SegmentationModel model = make_model(true);
+  const std::string checkpoint = dir_ + "/dsbn.ckpt";
+  save_checkpoint(checkpoint, model, geo_, true);
+  torch::manual_seed(5);
+  const at::Tensor x = at::randn({1, kBands, kSize, kSize});
+  ASSERT_GT((logits_of(model, x, models::Domain::kSource) - logits_of(model, x, models::Domain::kTarget))
+                .abs()
+                .max()
+                .item<double>(),
+            1e-3)
+      << "the branches should differ for this test to mean anything";
+  for (const models::Domain domain : {models::Domain::kSource, models::Domain::kTarget}) {
+    inference::ExportOptions options;
+    options.checkpoint = checkpoint;
+    options.output = dir_ + "/dsbn-" + models::domain_name(domain) + ".pt";
+    options.domain = domain;
+    options.tile = 64;  // traced at 64 x 64, run at 32 x 32 and 64 x 96
+    const inference::ExportResult result = inference::export_model(options);
+    EXPECT_EQ(result.model_path, options.output);
+    EXPECT_EQ(result.json_path, dir_ + "/dsbn-" + models::domain_name(domain) + ".json");
+    EXPECT_EQ(YAML::LoadFile(result.json_path)["tile_size"].as<int>(), 64);
+    EXPECT_EQ(YAML::LoadFile(result.json_path)["domain"].as<std::string>(), models::domain_name(domain));
+    EXPECT_LE(pytorch_max_diff(options.output, model, domain, dir_), 1e-5) << models::domain_name(domain);
+  }
+}
+
+TEST_F(Inference, ExportCommandErrorsAndRanks) {
+  const std::string out = dir_ + "/model.pt";
+  const auto usage = [&](const std::vector<std::string>& args, const std::string& message) {
+    const auto u = da_dist(args);
+    EXPECT_EQ(u.exit_code, 2) << u.err;
+    EXPECT_EQ(u.err, "da_dist: usage error: " + message + "\n");
+  };
+  usage({"export", "--output", out}, "export: --checkpoint CKPT is required (see --help)");
+  usage({"export", "--checkpoint", checkpoint_}, "export: --output FILE.pt or DIR is required (see --help)");
+  usage({"export", "--checkpoint", checkpoint_, "--output", out, "--domain", "both"},
+        "--domain: unknown domain 'both', valid domains are 'source' or 'target'");
+  usage({"export", "--checkpoint", checkpoint_, "--output", out, "--tile", "48"},
+        "--tile: expected a multiple of 32 (the model's stride), got '48'");
+  usage({"export", "--checkpoint", checkpoint_, "--output", out, "--tile", "0"},
+        "--tile: expected a positive integer, got '0'");
+  usage({"export", "--checkpoint", checkpoint_, "--output", out, "--input", geo_},
+        "unknown option '--input' for export, did you mean '--output'? (see --help)");
+  const auto missing = da_dist({"export", "--checkpoint", dir_ + "/missing.ckpt", "--output", out});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find(dir_ + "/missing.ckpt"), std::string::npos) << missing.err;
+  EXPECT_FALSE(fs::exists(out));
+
+  // Under mpirun only rank 0 exports (one log line); the others exit 0.
+  const auto two = run_process("mpirun",
+                               {"-np", "2", "--oversubscribe", binary_path("src/da_dist"), "export", "--checkpoint",
+                                checkpoint_, "--output", out},
+                               mpirun_env(), 120);
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  const std::string said = two.out + two.err;
+  const auto first = said.find("exported ");
+  ASSERT_NE(first, std::string::npos) << said;
+  EXPECT_EQ(said.find("exported ", first + 1), std::string::npos) << said;
+  EXPECT_TRUE(fs::exists(out));
+  EXPECT_TRUE(fs::exists(dir_ + "/model.json"));
+}
+
 // ---------------------------------------------------------------- scenes
 
 TEST(SlidingWindow, StartsCoverTheAxisAndWeightsAreSmoothBumps) {
@@ -555,6 +696,171 @@ TEST(SlidingWindow, PointwiseModelStitchesToTheWholeImagePass) {
     EXPECT_LT((out - expected).abs().max().item<double>(), 1e-5) << window << " " << overlap;
   }
   EXPECT_THROW(inference::predict_sliding_windows(10, 53, {16, 6, 3}, nullptr, nullptr, nullptr), std::invalid_argument);
+}
+
+// The rows that window rows [begin, end) finish, computed apart, are
+// bit-identical to the same rows of a whole run (what lets ranks compute
+// strips of one scene), with a model whose windows see their borders (a
+// zero-padded 3x3 convolution), overlaps up to more than half the window
+// (windows of two earlier window rows reach a row) and any cut into strips.
+TEST(SlidingWindow, PartsOfTheGridAreBitIdenticalToTheWholeRun) {
+  torch::manual_seed(5);
+  const at::Tensor image = at::rand({3, 70, 53});
+  const at::Tensor weight = at::randn({4, 3, 3, 3});
+  const auto model = [&](const at::Tensor& x) { return at::conv2d(x, weight, {}, 1, 1); };
+  const auto read = [&](std::int64_t y, std::int64_t n) { return image.narrow(1, y, n); };
+  for (const auto& [window, overlap, batch] :
+       std::vector<std::array<std::int64_t, 3>>{{16, 6, 3}, {16, 0, 2}, {20, 13, 2}, {32, 30, 4}}) {
+    at::Tensor whole = at::empty({4, 70, 53});
+    const auto keep = [&](std::int64_t y, const at::Tensor& l) { whole.narrow(1, y, l.size(1)).copy_(l); };
+    inference::predict_sliding_windows(70, 53, {window, overlap, batch}, read, model, keep);
+    const auto starts = inference::window_starts(70, window, window - overlap);
+    for (const auto& [ranks, max_rows] : std::vector<std::pair<int, std::size_t>>{{2, 1}, {2, 3}, {3, 2}, {4, 100}}) {
+      at::Tensor parts = at::full({4, 70, 53}, std::nan(""));
+      for (const inference::Strip& strip : inference::plan_strips(starts.size(), ranks, max_rows)) {
+        std::int64_t next = starts[strip.begin];
+        inference::predict_sliding_windows(
+            70, 53, {window, overlap, batch}, read, model,
+            [&](std::int64_t y, const at::Tensor& l) {
+              EXPECT_EQ(y, next);
+              next = y + l.size(1);
+              parts.narrow(1, y, l.size(1)).copy_(l);
+            },
+            {strip.begin, strip.end});
+        EXPECT_EQ(next, inference::window_row_end(starts, strip.end - 1, 70));
+      }
+      EXPECT_TRUE(at::equal(parts, whole)) << window << " " << overlap << " " << ranks << " " << max_rows;
+    }
+  }
+}
+
+// The windows a part needs are exactly those reaching its first row.
+TEST(SlidingWindow, FirstWindowRowNeededIsTheFirstThatReachesTheRow) {
+  for (const auto& [length, window, stride] :
+       std::vector<std::array<std::int64_t, 3>>{{70, 16, 10}, {70, 16, 16}, {70, 20, 7}, {64, 32, 2}, {16, 16, 4}}) {
+    const auto starts = inference::window_starts(length, window, stride);
+    for (std::size_t r = 0; r < starts.size(); ++r) {
+      const std::size_t first = inference::first_window_row_needed(starts, window, r);
+      for (std::size_t j = 0; j <= r; ++j) EXPECT_EQ(starts[j] + window > starts[r], j >= first) << j << " " << r;
+    }
+  }
+}
+
+// Whole scenes round-robin; the ones left over from whole rounds split
+// across all ranks; strips cover every window row once, in balanced whole
+// rounds of one strip per rank, none longer than asked.
+TEST(SceneSplit, EveryRowIsOwnedByExactlyOneRank) {
+  auto shares = inference::share_scenes(5, 2);
+  ASSERT_EQ(shares.size(), 5U);
+  for (std::size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(shares[i].scene, i);
+    EXPECT_EQ(shares[i].writer, static_cast<int>(i % 2));
+    EXPECT_EQ(shares[i].split, i == 4);
+  }
+  shares = inference::share_scenes(1, 3);
+  ASSERT_EQ(shares.size(), 1U);
+  EXPECT_TRUE(shares[0].split);
+  EXPECT_EQ(shares[0].writer, 0);
+  for (const auto& share : inference::share_scenes(3, 1)) EXPECT_FALSE(share.split);
+
+  EXPECT_EQ(inference::plan_strips(10, 2, 2).size(), 6U);  // 5 strips of 2 rows would leave a round half empty
+  EXPECT_EQ(inference::plan_strips(10, 2, 100).size(), 2U);
+  EXPECT_EQ(inference::plan_strips(3, 4, 1).size(), 3U);   // one window row each, a rank idle
+  for (std::size_t rows = 1; rows <= 25; ++rows) {
+    for (int ranks = 1; ranks <= 4; ++ranks) {
+      for (std::size_t max_rows = 1; max_rows <= 7; ++max_rows) {
+        const auto strips = inference::plan_strips(rows, ranks, max_rows);
+        std::size_t next = 0, shortest = rows, longest = 0;
+        for (std::size_t i = 0; i < strips.size(); ++i) {
+          EXPECT_EQ(strips[i].begin, next);
+          EXPECT_GT(strips[i].end, strips[i].begin);
+          EXPECT_EQ(strips[i].rank, static_cast<int>(i % static_cast<std::size_t>(ranks)));
+          shortest = std::min(shortest, strips[i].end - strips[i].begin);
+          longest = std::max(longest, strips[i].end - strips[i].begin);
+          next = strips[i].end;
+        }
+        EXPECT_EQ(next, rows);
+        EXPECT_LE(longest, max_rows);
+        EXPECT_LE(longest - shortest, 1U);
+        EXPECT_TRUE(strips.size() % static_cast<std::size_t>(ranks) == 0 || strips.size() == rows);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- test-time augmentation
+
+// Windows [2, 3, 12, 12] and a model whose logits depend on where a pixel
+// is (a ramp along x and y with per-class slopes), so that every symmetry
+// of the window changes them.
+at::Tensor tta_windows() {
+  torch::manual_seed(11);
+  return at::rand({2, 3, 12, 12});
+}
+
+at::Tensor positional_model(const at::Tensor& x) {
+  const at::Tensor weight = at::tensor({0.5F, -1.0F, 2.0F, 1.5F, 0.3F, -0.7F, -2.0F, 1.0F, 0.2F}).view({3, 3, 1, 1});
+  const at::Tensor ramp_x = at::linspace(0, 1, x.size(3)).view({1, 1, 1, -1});
+  const at::Tensor ramp_y = at::linspace(0, 1, x.size(2)).view({1, 1, -1, 1});
+  const at::Tensor slope_x = at::tensor({3.0F, -1.0F, 0.0F}).view({1, 3, 1, 1});
+  const at::Tensor slope_y = at::tensor({0.0F, 2.0F, -2.5F}).view({1, 3, 1, 1});
+  return at::conv2d(x, weight) + slope_x * ramp_x + slope_y * (ramp_y * ramp_y);
+}
+
+// The mean softmax over the symmetries, written out here with another
+// parametrisation of the same group: an optional transpose, then flips.
+at::Tensor mean_probability(const at::Tensor& x, bool with_transpose) {
+  at::Tensor sum = at::zeros({x.size(0), 3, x.size(2), x.size(3)});
+  int count = 0;
+  for (const bool transpose : {false, true}) {
+    if (transpose && !with_transpose) continue;
+    for (const std::vector<std::int64_t>& flip : std::vector<std::vector<std::int64_t>>{{}, {2}, {3}, {2, 3}}) {
+      at::Tensor t = transpose ? x.transpose(2, 3) : x;
+      if (!flip.empty()) t = t.flip(flip);
+      at::Tensor y = positional_model(t.contiguous());
+      if (!flip.empty()) y = y.flip(flip);
+      if (transpose) y = y.transpose(2, 3);
+      sum += at::softmax(y, 1);
+      ++count;
+    }
+  }
+  return sum / count;
+}
+
+TEST(Tta, AveragesTheSoftmaxOverTheSymmetries) {
+  const at::Tensor x = tta_windows();
+  EXPECT_TRUE(at::equal(inference::with_tta(positional_model, inference::Tta::kNone)(x), positional_model(x)));
+  const at::Tensor d4 = inference::with_tta(positional_model, inference::Tta::kD4)(x);
+  const at::Tensor flips = inference::with_tta(positional_model, inference::Tta::kFlips)(x);
+  EXPECT_LT((d4.exp() - mean_probability(x, true)).abs().max().item<double>(), 1e-6);
+  EXPECT_LT((flips.exp() - mean_probability(x, false)).abs().max().item<double>(), 1e-6);
+  // The augmentation matters for this model: the mean is not the plain softmax.
+  EXPECT_GT((d4.exp() - at::softmax(positional_model(x), 1)).abs().max().item<double>(), 0.05);
+  EXPECT_GT((d4 - flips).abs().max().item<double>(), 0.01);
+  EXPECT_EQ(inference::parse_tta("d4"), inference::Tta::kD4);
+  EXPECT_EQ(error_of([] { inference::parse_tta("d8"); }),
+            "unknown test-time augmentation 'd8', valid ones are 'none', 'flips' or 'd4'");
+}
+
+// A model that treats every pixel alike (a 1x1 convolution) commutes with
+// the symmetries: with augmentation the sliding window's probabilities are
+// those without.
+TEST(Tta, EquivariantModelGivesTheSameProbabilities) {
+  torch::manual_seed(3);
+  const at::Tensor image = at::rand({3, 40, 37});
+  const at::Tensor weight = at::randn({4, 3, 1, 1});
+  const inference::WindowModel model = [&](const at::Tensor& x) { return at::conv2d(x, weight); };
+  auto probabilities = [&](const inference::WindowModel& m) {
+    at::Tensor out = at::empty({4, 40, 37});
+    inference::predict_sliding_windows(
+        40, 37, {16, 6, 3}, [&](std::int64_t y, std::int64_t n) { return image.narrow(1, y, n); }, m,
+        [&](std::int64_t y, const at::Tensor& l) { out.narrow(1, y, l.size(1)).copy_(l); });
+    return at::softmax(out, 0);
+  };
+  const at::Tensor plain = probabilities(model);
+  for (const auto tta : {inference::Tta::kFlips, inference::Tta::kD4}) {
+    EXPECT_LT((probabilities(inference::with_tta(model, tta)) - plain).abs().max().item<double>(), 1e-6);
+  }
 }
 
 // A 3-band uint8 GeoTIFF scene with a geotransform, a CRS and nodata 0 in
@@ -612,7 +918,8 @@ class ScenePrediction : public Inference {
     options.output_dir = dir_ + "/maps" + std::to_string(window) + "_" + std::to_string(overlap);
     options.confidence = true;
     options.window = {window, overlap, 4};
-    EXPECT_EQ(inference::predict_scenes(options, 0, 1), 1);
+    dist::LocalCommunicator local;
+    EXPECT_EQ(inference::predict_scenes(options, local), 1);
     const std::string stem = options.output_dir + "/" + fs::path(scene).stem().string();
     double nodata = 0;
     const at::Tensor classes = read_band(stem + "_classes.tif", GDT_Byte, &nodata);
@@ -703,36 +1010,102 @@ TEST_F(ScenePrediction, ScenesThatDoNotFitTheModelAreRefused) {
   options.checkpoint = checkpoint_;
   options.scenes = {scene};
   options.output_dir = dir_ + "/maps";
-  EXPECT_EQ(error_of([&] { inference::predict_scenes(options, 0, 1); }),
+  dist::LocalCommunicator local;
+  EXPECT_EQ(error_of([&] { inference::predict_scenes(options, local); }),
             scene + ": the model expects 3 bands, the scene has 4");
   EXPECT_FALSE(fs::exists(dir_ + "/maps/four_classes.tif"));
 }
 
-// Under mpirun the scenes are split across the ranks; the maps equal those
-// of one process.
+// --tta d4 with one window over the whole scene: the confidence is the
+// mean over the 8 symmetries of the softmax of the model's one-pass logits
+// (computed here with another parametrisation of the group), the classes
+// its argmax; an unknown mode is a usage error naming the valid ones.
+TEST_F(ScenePrediction, TtaMapsAreTheMeanProbabilityOfTheSymmetries) {
+  const std::string scene = dir_ + "/scene.tif";
+  write_scene(scene, 64, 64);
+  const auto r = da_dist({"predict", "--checkpoint", checkpoint_, "--scene", scene, "--output-dir", dir_ + "/tta",
+                          "--window", "64", "--overlap", "0", "--tta", "d4", "--confidence", "--domain", "source"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  GDALDatasetH ds = GDALOpen(scene.c_str(), GA_ReadOnly);
+  at::Tensor pixels = at::empty({3, 64, 64}, at::kFloat);
+  ASSERT_EQ(GDALDatasetRasterIO(ds, GF_Read, 0, 0, 64, 64, pixels.data_ptr(), 64, 64, GDT_Float32, 3, nullptr, 0, 0, 0),
+            CE_None);
+  GDALClose(ds);
+  const at::Tensor x = (pixels / 255.0).unsqueeze(0);
+  at::Tensor mean = at::zeros({kClasses, 64, 64});
+  for (const bool transpose : {false, true}) {
+    for (const std::vector<std::int64_t>& flip : std::vector<std::vector<std::int64_t>>{{}, {2}, {3}, {2, 3}}) {
+      at::Tensor t = transpose ? x.transpose(2, 3) : x;
+      if (!flip.empty()) t = t.flip(flip);
+      at::Tensor y = logits_of(model_, t.contiguous(), models::Domain::kSource);
+      if (!flip.empty()) y = y.flip(flip);
+      if (transpose) y = y.transpose(2, 3);
+      mean += at::softmax(y[0], 0) / 8.0;
+    }
+  }
+  auto [expected_confidence, expected] = mean.max(0);
+  expected = expected.to(at::kByte);
+  expected.narrow(0, 0, 5).narrow(1, 0, 7).fill_(255);
+  expected_confidence.narrow(0, 0, 5).narrow(1, 0, 7).fill_(-1.0);
+  EXPECT_TRUE(at::equal(read_band(dir_ + "/tta/scene_classes.tif", GDT_Byte), expected));
+  const at::Tensor confidence = read_band(dir_ + "/tta/scene_confidence.tif", GDT_Float32);
+  EXPECT_LT((confidence - expected_confidence).abs().max().item<double>(), 1e-5);
+  // Not the plain model's map: the augmentation changed the probabilities.
+  EXPECT_GT((confidence - std::get<0>(at::softmax(logits_of(model_, x, models::Domain::kSource)[0], 0).max(0)))
+                .abs().max().item<double>(), 1e-3);
+
+  const auto bad = da_dist({"predict", "--checkpoint", checkpoint_, "--scene", scene, "--output-dir", dir_ + "/tta",
+                            "--tta", "d8"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.err, "da_dist: usage error: --tta: unknown mode 'd8', valid modes are 'none', 'flips' or 'd4'\n");
+  const auto archive = da_dist({"predict", "--checkpoint", checkpoint_, "--input", geo_, "--output", dir_ + "/o.h5",
+                                "--tta", "d4"});
+  EXPECT_EQ(archive.exit_code, 2);
+  EXPECT_EQ(archive.err, "da_dist: usage error: predict: --tta and --strip-rows apply to --scene RASTER... only\n");
+}
+
+// Under mpirun the scenes are shared across the ranks: here two whole scenes,
+// one each, and a tall one left over, split across both ranks in strips of
+// two window rows (three rounds), with an overlap larger than a third of the
+// window and test-time augmentation. The files, classes and confidence, are
+// byte-identical to those of one process. A scene that cannot be read ends
+// the job with its message instead of hanging the other rank.
 TEST_F(ScenePrediction, TwoRanksWriteWhatOneRankWrites) {
   std::vector<std::string> scenes;
   for (int i = 0; i < 3; ++i) {
     scenes.push_back(dir_ + "/s" + std::to_string(i) + ".tif");
-    write_scene(scenes.back(), 40 + 8 * i, 50);
+    write_scene(scenes.back(), i == 2 ? 200 : 40 + 8 * i, 50);
   }
-  auto args = [&](const std::string& out) {
+  auto args = [&](const std::string& out, const std::vector<std::string>& rasters) {
     std::vector<std::string> a{"predict", "--checkpoint", checkpoint_, "--output-dir", out, "--window", "32",
-                               "--overlap", "8", "--scene"};
-    a.insert(a.end(), scenes.begin(), scenes.end());
+                               "--overlap", "12", "--strip-rows", "40", "--tta", "flips", "--confidence", "--scene"};
+    a.insert(a.end(), rasters.begin(), rasters.end());
     return a;
   };
-  const auto one = test::run_process(test::binary_path("src/da_dist"), args(dir_ + "/one"), {"OMP_NUM_THREADS=1"}, 120);
+  auto mpirun = [&](const std::vector<std::string>& da_dist_args) {
+    std::vector<std::string> mpi{"-np", "2", "--oversubscribe", "-x", "OMP_NUM_THREADS=1",
+                                 test::binary_path("src/da_dist")};
+    mpi.insert(mpi.end(), da_dist_args.begin(), da_dist_args.end());
+    return test::run_process("mpirun", mpi, test::mpirun_env(), 120);
+  };
+  const auto one =
+      test::run_process(test::binary_path("src/da_dist"), args(dir_ + "/one", scenes), {"OMP_NUM_THREADS=1"}, 120);
   ASSERT_EQ(one.exit_code, 0) << one.err;
-  std::vector<std::string> mpi{"-np", "2", "--oversubscribe", "-x", "OMP_NUM_THREADS=1", test::binary_path("src/da_dist")};
-  const auto two_args = args(dir_ + "/two");
-  mpi.insert(mpi.end(), two_args.begin(), two_args.end());
-  const auto two = test::run_process("mpirun", mpi, test::mpirun_env(), 120);
+  const auto two = mpirun(args(dir_ + "/two", scenes));
   ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_NE(two.err.find("s2.tif: 50x200 pixels in 6 strips over 2 ranks"), std::string::npos) << two.err;
   for (int i = 0; i < 3; ++i) {
-    const std::string name = "/s" + std::to_string(i) + "_classes.tif";
-    EXPECT_TRUE(at::equal(read_band(dir_ + "/one" + name, GDT_Byte), read_band(dir_ + "/two" + name, GDT_Byte))) << name;
+    for (const std::string suffix : {"_classes.tif", "_confidence.tif"}) {
+      const std::string name = "/s" + std::to_string(i) + suffix;
+      ASSERT_TRUE(fs::exists(dir_ + "/two" + name)) << name;
+      EXPECT_EQ(read_text(dir_ + "/one" + name), read_text(dir_ + "/two" + name)) << name;
+    }
   }
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_ + "/two"), fs::directory_iterator()), 6);  // no temporaries
+
+  const auto missing = mpirun(args(dir_ + "/none", {dir_ + "/none.tif"}));
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find(dir_ + "/none.tif: cannot open the raster"), std::string::npos) << missing.err;
 }
 
 }  // namespace
