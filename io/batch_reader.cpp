@@ -160,6 +160,65 @@ void normalise_tile(const void* raw, float* out, const PixelMap& map, int64_t ch
   }
 }
 
+// One tile [C, H, W] into its [C, out_h, out_w] slot unchanged but for the
+// augmentation (LoaderOptions::normalize false); T -> Out widens uint16 to int32.
+template <typename T, typename Out>
+void copy_tile(const void* raw, Out* out, const PixelMap& map, int64_t channels, int64_t height, int64_t width,
+               int64_t out_h, int64_t out_w) {
+  const T* in = static_cast<const T*>(raw);
+  for (int64_t c = 0; c < channels; ++c) {
+    map_plane(in + c * height * width, out + c * out_h * out_w, map, out_h, out_w,
+              [](T v) { return static_cast<Out>(v); });
+  }
+}
+
+bool is_identity(const TileTransform& t) { return !t.hflip && !t.vflip && t.rot90 == 0 && t.crop_size == 0; }
+
+// The tensor type of un-normalised images of `type`.
+at::ScalarType stored_image_type(PixelType type) {
+  switch (type) {
+    case PixelType::kUint8: return at::kByte;
+    case PixelType::kUint16: return at::kInt;
+    case PixelType::kFloat32: return at::kFloat;
+  }
+  throw std::logic_error("unknown pixel type");
+}
+
+// A tile's raw pixels normalised into `out` (its row of a float batch).
+void normalise_into(const void* raw, float* out, PixelType type, const PixelMap& map, int64_t channels,
+                    int64_t height, int64_t width, int64_t out_h, int64_t out_w, const std::vector<float>& mean,
+                    const std::vector<float>& std) {
+  switch (type) {
+    case PixelType::kUint8:
+      normalise_tile<uint8_t>(raw, out, map, channels, height, width, out_h, out_w, mean, std);
+      break;
+    case PixelType::kUint16:
+      normalise_tile<uint16_t>(raw, out, map, channels, height, width, out_h, out_w, mean, std);
+      break;
+    case PixelType::kFloat32:
+      normalise_tile<float>(raw, out, map, channels, height, width, out_h, out_w, mean, std);
+      break;
+  }
+}
+
+// A tile's raw pixels copied into row `offset` (elements) of an un-normalised batch.
+void copy_into(const void* raw, at::Tensor& image, int64_t offset, PixelType type, const PixelMap& map,
+               int64_t channels, int64_t height, int64_t width, int64_t out_h, int64_t out_w) {
+  switch (type) {
+    case PixelType::kUint8:
+      copy_tile<uint8_t>(raw, image.data_ptr<uint8_t>() + offset, map, channels, height, width, out_h,
+                         out_w);
+      break;
+    case PixelType::kUint16:
+      copy_tile<uint16_t>(raw, image.data_ptr<int32_t>() + offset, map, channels, height, width, out_h,
+                          out_w);
+      break;
+    case PixelType::kFloat32:
+      copy_tile<float>(raw, image.data_ptr<float>() + offset, map, channels, height, width, out_h, out_w);
+      break;
+  }
+}
+
 }  // namespace
 
 BatchReader::BatchReader(const std::vector<std::string>& paths, const LoaderOptions& options)
@@ -196,50 +255,55 @@ Batch BatchReader::read(const std::vector<int64_t>& indices, int64_t epoch) cons
   const int64_t width = options_.augmentation.crop_size > 0 ? options_.augmentation.crop_size : info.width;
   const int64_t rows = static_cast<int64_t>(indices.size());
   const NonFinite policy = options_.skip_non_finite ? NonFinite::kReport : NonFinite::kRefuse;
+  const at::ScalarType image_type = options_.normalize ? at::kFloat : stored_image_type(info.pixel_type);
+  const at::ScalarType mask_type = options_.normalize ? at::kLong : at::kByte;
   // One allocation per batch (recycled), each tile written straight into its row.
-  at::Tensor image = allocate({rows, channels, height, width}, at::kFloat);
-  at::Tensor mask = options_.load_masks ? allocate({rows, height, width}, at::kLong) : at::Tensor();
-  float* image_out = image.data_ptr<float>();
-  int64_t* mask_out = options_.load_masks ? mask.data_ptr<int64_t>() : nullptr;
+  at::Tensor image = allocate({rows, channels, height, width}, image_type);
+  at::Tensor mask = options_.load_masks ? allocate({rows, height, width}, mask_type) : at::Tensor();
   const int64_t image_row = channels * height * width;
   const int64_t mask_row = height * width;
   Batch batch;
   int64_t kept = 0;
   for (const int64_t index : indices) {
-    if (archives_.read_image(index, buffer_.data(), policy) > 0) {
-      ++batch.skipped;
-      continue;
-    }
     const TileTransform transform =
         draw_transform(options_.augmentation, options_.seed, epoch, index, info.height, info.width);
+    // Un-normalised, untransformed tiles stored as their tensor type go from
+    // HDF5 straight into their batch row: no copy at all.
+    const bool direct = !options_.normalize && is_identity(transform) && info.pixel_type != PixelType::kUint16;
+    char* image_row_bytes = static_cast<char*>(image.data_ptr()) + kept * image_row * image.element_size();
+    if (archives_.read_image(index, direct ? image_row_bytes : buffer_.data(), policy) > 0) {
+      ++batch.skipped;  // the next tile overwrites whatever this one left in the row
+      continue;
+    }
     const PixelMap map(transform, info.height, info.width);
-    float* out = image_out + kept * image_row;
-    switch (info.pixel_type) {
-      case PixelType::kUint8:
-        normalise_tile<uint8_t>(buffer_.data(), out, map, channels, info.height, info.width, height, width, mean_,
-                                std_);
-        break;
-      case PixelType::kUint16:
-        normalise_tile<uint16_t>(buffer_.data(), out, map, channels, info.height, info.width, height, width, mean_,
-                                 std_);
-        break;
-      case PixelType::kFloat32:
-        normalise_tile<float>(buffer_.data(), out, map, channels, info.height, info.width, height, width, mean_,
-                              std_);
-        break;
+    if (!direct && options_.normalize) {
+      normalise_into(buffer_.data(), image.data_ptr<float>() + kept * image_row, info.pixel_type, map, channels,
+                     info.height, info.width, height, width, mean_, std_);
+    } else if (!direct) {
+      copy_into(buffer_.data(), image, kept * image_row, info.pixel_type, map, channels, info.height, info.width, height,
+                width);
     }
     if (options_.load_masks) {
-      archives_.read_mask(index, mask_buffer_.data());
-      map_plane(mask_buffer_.data(), mask_out + kept * mask_row, map, height, width,
-                [](uint8_t v) { return static_cast<int64_t>(v); });
+      if (direct) {
+        archives_.read_mask(index, mask.data_ptr<uint8_t>() + kept * mask_row);
+      } else {
+        archives_.read_mask(index, mask_buffer_.data());
+        if (options_.normalize) {
+          map_plane(mask_buffer_.data(), mask.data_ptr<int64_t>() + kept * mask_row, map, height, width,
+                    [](uint8_t v) { return static_cast<int64_t>(v); });
+        } else {
+          map_plane(mask_buffer_.data(), mask.data_ptr<uint8_t>() + kept * mask_row, map, height, width,
+                    [](uint8_t v) { return v; });
+        }
+      }
     }
     batch.indices.push_back(index);
     ++kept;
   }
   if (kept == 0) {
     // A batch whose tiles were all skipped keeps its shape.
-    batch.image = at::empty({0, channels, height, width}, at::kFloat);
-    if (options_.load_masks) batch.mask = at::empty({0, height, width}, at::kLong);
+    batch.image = at::empty({0, channels, height, width}, image_type);
+    if (options_.load_masks) batch.mask = at::empty({0, height, width}, mask_type);
     return batch;
   }
   batch.image = kept == rows ? image : image.narrow(0, 0, kept);

@@ -11,6 +11,7 @@
 #include "io/archive_set.h"
 #include "io/batch.h"
 #include "io/loader_options.h"
+#include "io/normalization.h"
 
 namespace da::io {
 
@@ -21,6 +22,9 @@ class BatchReader {
   BatchReader(const std::vector<std::string>& paths, const LoaderOptions& options);
 
   const ArchiveSet& archives() const { return archives_; }
+  // The per-band mean and std batches are (or, without
+  // LoaderOptions::normalize, are to be) normalised with.
+  BandNormalization normalization() const { return {mean_, std_}; }
 
   // Tiles `indices` (global) as one batch, augmented for `epoch`. With
   // skip_non_finite, tiles with NaN/Inf are left out and counted in

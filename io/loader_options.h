@@ -45,6 +45,13 @@ struct LoaderOptions {
   // false: a NaN or infinite value in a float32 tile is an error;
   // true: the tile is left out of its batch and counted.
   bool skip_non_finite = false;
+  // true (the default): Batch::image is float32, normalised. false: the
+  // loader only reads and augments, and Batch::image keeps the pixels as
+  // stored (uint8; uint16 as int32, Torch 1.13 having no uint16; float32),
+  // Batch::mask is uint8: io::normalize_batch (io/batch_normalize.h) then
+  // makes the same float batch where the model runs, e.g. after the copy to
+  // the GPU, which then moves a quarter of the bytes for uint8 tiles.
+  bool normalize = true;
   // Batches in page-locked host memory, so that copies to the GPU can be
   // asynchronous (the trainer sets it when it trains on CUDA). Needs CUDA.
   bool pin_memory = false;

@@ -47,6 +47,7 @@ class TileLoader {
 
   const ArchiveInfo& info() const { return reader_->archives().info(); }
   const LoaderOptions& options() const { return options_; }
+  BandNormalization normalization() const { return reader_->normalization(); }
   int64_t num_tiles() const { return reader_->archives().size(); }
   int64_t batches_per_epoch() const { return batches_per_epoch_; }
 

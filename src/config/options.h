@@ -72,11 +72,16 @@ struct NormalizeOptions {
   std::string mode = "dtype";
   std::vector<double> mean;
   std::vector<double> std;
+  std::string on = "auto";
 
   template <class V>
   void fields(V& v) {
     v.choice("mode", mode, {"dtype", "archive", "config"},
              "dtype: scale by the dtype range; archive: band_mean/band_std attributes; config: mean/std below");
+    v.choice("on", on, {"auto", "loader", "device"},
+             "where training batches are normalised: loader (worker threads make float32 batches), device (the "
+             "stored pixels are copied to the training device and normalised there, the same values), auto: device "
+             "on CUDA, loader on the CPU");
     v.numbers("mean", mean, "per-band mean of raw values (mode: config)");
     v.numbers("std", std, "per-band standard deviation of raw values (mode: config)", greater_than(0));
   }

@@ -7,6 +7,8 @@
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/utils.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -14,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <utility>
 
 #include "callbacks/da_monitor.h"
@@ -22,6 +25,7 @@
 #include "callbacks/model_checkpoint.h"
 #include "dist/replica_check.h"
 #include "io/archive_set.h"
+#include "io/batch_normalize.h"
 #include "metrics/confusion_matrix.h"
 #include "models/batch_norm_statistics.h"
 #include "models/domain_batch_norm.h"
@@ -42,10 +46,14 @@ std::string describe(const at::Tensor& t) {
   return std::string(c10::toString(t.scalar_type())) + " [" + shape + "]";
 }
 
-io::Batch to_device(io::Batch batch, c10::Device device) {
-  if (device.is_cpu()) return batch;
-  batch.image = batch.image.to(device, /*non_blocking=*/true);
-  if (batch.mask.defined()) batch.mask = batch.mask.to(device, /*non_blocking=*/true);
+// The batch on the training device; a batch of stored pixels
+// (data.normalize.on: device) is normalised there, after the copy.
+io::Batch to_device(io::Batch batch, c10::Device device, const io::TileLoader& loader) {
+  if (!device.is_cpu()) {
+    batch.image = batch.image.to(device, /*non_blocking=*/true);
+    if (batch.mask.defined()) batch.mask = batch.mask.to(device, /*non_blocking=*/true);
+  }
+  if (!loader.options().normalize) io::normalize_batch(batch, loader.normalization());
   return batch;
 }
 
@@ -87,6 +95,7 @@ class MethodCollectives : public methods::Collectives {
   void all_reduce_sum(at::Tensor& tensor) override {
     if (comm_.size() > 1) comm_.all_reduce(tensor, dist::ReduceOp::kSum);
   }
+  int rank() const override { return comm_.rank(); }
   int world_size() const override { return comm_.size(); }
 
  private:
@@ -106,6 +115,17 @@ std::map<std::string, double> mean_over_ranks(dist::Communicator& comm, const st
   i = 0;
   for (const auto& entry : values) means[entry.first] = packed[i++].item<double>() / comm.size();
   return means;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Peak resident set size of this process so far, MiB (Linux: ru_maxrss is in KiB).
+double peak_rss_mib() {
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0.0;
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
 }  // namespace
@@ -151,6 +171,8 @@ Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Co
   const auto options = [&](std::int64_t loader_seed, LoaderRole role, bool masks) {
     io::LoaderOptions o = loader_options(data, loader_seed, role, masks, world_.rank, world_.size);
     o.pin_memory = compute_.device.is_cuda();
+    const std::string& on = data.normalize.on;
+    if (role == LoaderRole::kTraining) o.normalize = on == "loader" || (on == "auto" && !compute_.device.is_cuda());
     return o;
   };
   train_loader_ = std::make_unique<io::PairedLoader>(
@@ -401,13 +423,65 @@ double Trainer::optimizer_step(std::int64_t epoch, std::int64_t step_in_epoch) {
   const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
   bool finite = true;
   if (scaler_) finite = scaler_->unscale(parameters());
-  optimizer_->clip_gradients(config_.optimizer.grad_clip_norm);
+  // Without clipping, clip_gradients would still compute the gradient norm (a
+  // pass over every gradient) that nothing here uses.
+  if (config_.optimizer.grad_clip_norm > 0) optimizer_->clip_gradients(config_.optimizer.grad_clip_norm);
   const std::int64_t k = config_.run.accumulate_grad_batches;
   const std::int64_t per_epoch = (train_loader_->steps_per_epoch() + k - 1) / k;
   optimizer_->apply_schedule(lr_schedule_, epoch * per_epoch + step_in_epoch / k);
   if (finite) optimizer_->optimizer().step();
   if (scaler_) scaler_->update(finite);
   return waited;
+}
+
+StepLosses Trainer::train_step(const io::PairedBatch& batch, std::int64_t epoch, std::int64_t step_in_epoch,
+                               double lambda, bool da_active, StepTimeSplit& split) {
+  const std::int64_t steps = train_loader_->steps_per_epoch();
+  const std::int64_t k = config_.run.accumulate_grad_batches;
+  const bool first_micro = step_in_epoch % k == 0;
+  const bool last_micro = (step_in_epoch + 1) % k == 0 || step_in_epoch + 1 == steps;
+  if (first_micro) {
+    const auto zero_start = std::chrono::steady_clock::now();
+    for (auto& p : parameters()) p.mutable_grad() = at::Tensor();  // set_to_none: unused branches stay untouched
+    split.optimizer += seconds_since(zero_start);
+  }
+  const auto compute_start = std::chrono::steady_clock::now();
+  if (reducer_) reducer_->prepare_for_backward(last_micro);
+  StepLosses losses;
+  {
+    AutocastScope autocast(compute_.autocast);
+    losses = step_->forward(batch, lambda, progress_.global_step, da_active);
+  }
+  at::Tensor loss = losses.total / static_cast<double>(k);
+  if (scaler_) loss = scaler_->scale_loss(loss);
+  loss.backward();
+  split.forward_backward += seconds_since(compute_start);
+  if (last_micro) {
+    const auto optimizer_start = std::chrono::steady_clock::now();
+    const double waited = optimizer_step(epoch, step_in_epoch);
+    split.comm_wait += waited;
+    split.optimizer += seconds_since(optimizer_start) - waited;
+  }
+  return losses;
+}
+
+StepTimeSplit Trainer::train_on_fixed_pair(const io::PairedBatch& batch, std::int64_t steps) {
+  if (world_.size != 1) throw std::logic_error("train_on_fixed_pair: one process only (no communication)");
+  const auto& da = config_.domain_adaptation;
+  const std::int64_t per_epoch = train_loader_->steps_per_epoch();
+  const std::int64_t total_steps = per_epoch * config_.run.max_epochs;
+  StepTimeSplit split;
+  set_train_mode(true);
+  for (std::int64_t i = 0; i < steps; ++i) {
+    const std::int64_t epoch = (i / per_epoch) % config_.run.max_epochs;
+    const bool da_active = epoch >= da.warmup_epochs;
+    const double progress = methods::schedule_progress(da.step_mode, epoch, config_.run.max_epochs,
+                                                       progress_.global_step, total_steps, da.warmup_epochs,
+                                                       per_epoch);
+    train_step(batch, epoch, i % per_epoch, da_active ? lambda_schedule_.at(progress) : 0.0, da_active, split);
+    progress_.global_step = (progress_.global_step + 1) % total_steps;
+  }
+  return split;
 }
 
 bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
@@ -418,32 +492,24 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
   const bool da_active = epoch >= da.warmup_epochs;
   std::map<std::string, double> sums;
   std::int64_t counted = 0;
-  double comm_wait = 0;
+  StepTimeSplit split;
+  double control_wait = 0;  // the per-step stop-flag all-reduce
   set_train_mode(true);
   const auto epoch_start = std::chrono::steady_clock::now();
   if (progress_line_) progress_line_->start_epoch();
-  while (auto pair = train_loader_->next()) {
+  for (;;) {
+    const auto data_start = std::chrono::steady_clock::now();
+    auto pair = train_loader_->next();
+    if (!pair) break;
+    const io::PairedBatch batch{to_device(std::move(pair->source), compute_.device, train_loader_->source()),
+                                to_device(std::move(pair->target), compute_.device, train_loader_->target())};
+    split.data_wait += seconds_since(data_start);
     const std::int64_t step_in_epoch = train_loader_->position().step - 1;
     const double progress = methods::schedule_progress(da.step_mode, epoch, config_.run.max_epochs,
                                                        progress_.global_step, total_steps, da.warmup_epochs, steps);
     const double lambda = da_active ? lambda_schedule_.at(progress) : 0.0;
-    const bool first_micro = step_in_epoch % k == 0;
     const bool last_micro = (step_in_epoch + 1) % k == 0 || step_in_epoch + 1 == steps;
-    if (first_micro) {
-      for (auto& p : parameters()) p.mutable_grad() = at::Tensor();  // set_to_none: unused branches stay untouched
-    }
-    const io::PairedBatch batch{to_device(std::move(pair->source), compute_.device),
-                                to_device(std::move(pair->target), compute_.device)};
-    if (reducer_) reducer_->prepare_for_backward(last_micro);
-    StepLosses losses;
-    {
-      AutocastScope autocast(compute_.autocast);
-      losses = step_->forward(batch, lambda, progress_.global_step, da_active);
-    }
-    at::Tensor loss = losses.total / static_cast<double>(k);
-    if (scaler_) loss = scaler_->scale_loss(loss);
-    loss.backward();
-    if (last_micro) comm_wait += optimizer_step(epoch, step_in_epoch);
+    StepLosses losses = train_step(batch, epoch, step_in_epoch, lambda, da_active, split);
     ++progress_.global_step;
     progress_.position = train_loader_->position();
 
@@ -472,7 +538,9 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
     }
     // A preemption signal may reach the ranks at different steps: agree on the max.
     at::Tensor stop = at::full({1}, preemption_requested() ? 1 : 0, at::kInt);
+    const auto stop_start = std::chrono::steady_clock::now();
     comm_.all_reduce(stop, dist::ReduceOp::kMax);
+    control_wait += seconds_since(stop_start);
     if (stop.item<int>() != 0 && !last_micro) continue;  // finish the accumulation window first
     if (stop.item<int>() != 0) return false;
   }
@@ -489,7 +557,21 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
   epoch_means["time/step_s"] = seconds / static_cast<double>(std::max<std::int64_t>(counted, 1));
   epoch_means["time/images_per_s"] =
       static_cast<double>(counted * config_.data.batch_size * world_.size) / std::max(seconds, 1e-9);
-  epoch_means["time/comm_wait_share"] = comm_wait / std::max(seconds, 1e-9);
+  epoch_means["time/comm_wait_share"] = split.comm_wait / std::max(seconds, 1e-9);
+  // Per-step means of where the time went. Only on the CPU, where work is
+  // done when the call returns: on CUDA, host timers would measure kernel
+  // launches, and syncing to measure would slow training down.
+  if (compute_.device.is_cpu()) {
+    const double steps_done = static_cast<double>(std::max<std::int64_t>(counted, 1));
+    epoch_means["time/data_wait_s"] = split.data_wait / steps_done;
+    epoch_means["time/forward_backward_s"] = split.forward_backward / steps_done;
+    epoch_means["time/comm_wait_s"] = (split.comm_wait + control_wait) / steps_done;
+    epoch_means["time/optimizer_s"] = split.optimizer / steps_done;
+  }
+  // Peak resident memory of the most demanding rank.
+  at::Tensor peak = at::full({1}, peak_rss_mib(), at::kDouble);
+  comm_.all_reduce(peak, dist::ReduceOp::kMax);
+  epoch_means["time/peak_rss_mb"] = peak.item<double>();
   return true;
 }
 

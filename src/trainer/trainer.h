@@ -36,6 +36,15 @@
 
 namespace da::trainer {
 
+// Where training steps spent their time, seconds summed over the steps. On the
+// CPU only: CUDA work is asynchronous, and these are host timers.
+struct StepTimeSplit {
+  double data_wait = 0;         // waiting for the loader's next pair (and its copy to the device)
+  double forward_backward = 0;  // losses and backward, with the reducer's hooks all-reducing buckets
+  double comm_wait = 0;         // gradient all-reduces still running when backward ended
+  double optimizer = 0;         // zeroing the gradients, unscale, clip, LR schedule, optimizer step
+};
+
 class Trainer {
  public:
   // `config_yaml`: the resolved configuration (stored in checkpoints and
@@ -57,9 +66,20 @@ class Trainer {
   // Every parameter the optimizer updates, model first.
   std::vector<at::Tensor> parameters() const;
 
+  // The compute-only limit (tools/bench_train/step_bench.cpp): `steps`
+  // training steps of one fixed pair (on the model's device) through the same
+  // step as fit(), with no loader; one process only, so no communication.
+  // Trains the model; returns the time split (data_wait and comm_wait stay 0).
+  StepTimeSplit train_on_fixed_pair(const io::PairedBatch& batch, std::int64_t steps);
+
  private:
   // Trains until the epoch ends (true) or a preemption request (false).
   bool train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means);
+  // One step of `batch`: zero the gradients (first micro-batch), forward,
+  // backward and, with the last micro-batch, the optimizer step; adds its
+  // time to `split`.
+  StepLosses train_step(const io::PairedBatch& batch, std::int64_t epoch, std::int64_t step_in_epoch, double lambda,
+                        bool da_active, StepTimeSplit& split);
   // Finalises the gradients and steps; returns the seconds spent waiting for
   // the all-reduces.
   double optimizer_step(std::int64_t epoch, std::int64_t step_in_epoch);

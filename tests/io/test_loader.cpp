@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "io/archive_fixtures.h"
+#include "io/batch_normalize.h"
 #include "io/distributed_sampler.h"
 #include "io/loader_fixtures.h"
 #include "io/tile_loader.h"
@@ -70,6 +71,44 @@ TEST_P(LoaderValueTest, BatchIsRawTilesNormalisedByDtype) {
     }
   }
   EXPECT_FALSE(loader.next().has_value());
+}
+
+// normalize = false delivers the stored pixels (augmented); normalize_batch
+// then gives bit for bit what the normalising loader delivers: with flips,
+// rotations and crops (pixels mapped), and without (tiles read straight into
+// their batch rows).
+TEST_P(LoaderValueTest, StoredPixelsNormalisedLaterEqualTheNormalisedBatch) {
+  TileArchiveLayout layout = test::small_layout(GetParam());
+  layout.height = layout.width = 6;
+  test::write_archive(path("a.h5"), layout, 10);
+  const at::ScalarType stored = GetParam() == PixelType::kUint8    ? at::kByte
+                                : GetParam() == PixelType::kUint16 ? at::kInt
+                                                                   : at::kFloat;
+  for (const bool augment : {false, true}) {
+    LoaderOptions options = plain_options(4);
+    options.normalization = {NormalizationMode::kConfig, {1.0, 2.0, 3.0}, {0.5, 0.25, 3.0}};
+    if (augment) options.augmentation = {true, true, true, 4};
+    TileLoader normalising(options, {path("a.h5")});
+    options.normalize = false;
+    TileLoader storing(options, {path("a.h5")});
+    const std::vector<Batch> expected = epoch_batches(normalising, 2);
+    std::vector<Batch> stored_batches = epoch_batches(storing, 2);
+    ASSERT_EQ(stored_batches.size(), expected.size());
+    for (size_t b = 0; b < expected.size(); ++b) {
+      Batch& batch = stored_batches[b];
+      ASSERT_EQ(batch.image.scalar_type(), stored);
+      ASSERT_EQ(batch.mask.scalar_type(), at::kByte);
+      EXPECT_EQ(batch.indices, expected[b].indices);
+      if (!augment) {
+        for (int64_t i = 0; i < batch.image.size(0); ++i) {
+          EXPECT_TRUE(at::equal(batch.image[i].to(at::kFloat), raw_tile(layout, batch.indices[i])));
+        }
+      }
+      normalize_batch(batch, storing.normalization());
+      EXPECT_TRUE(at::equal(batch.image, expected[b].image)) << "augment " << augment << " batch " << b;
+      EXPECT_TRUE(at::equal(batch.mask, expected[b].mask)) << "augment " << augment << " batch " << b;
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(PixelTypes, LoaderValueTest,

@@ -114,6 +114,38 @@ TEST_F(TrainingTest, DannLogsItsKeysAndTheDaMonitor) {
                    run.metrics.at("iou/source_val") - run.metrics.at("iou/target_val"));
 }
 
+// Every epoch line carries where the step time went (CPU) and the peak RSS;
+// the parts are per-step means that cannot add up to more than the step.
+TEST_F(TrainingTest, EpochLinesSplitTheStepTime) {
+  const RunResult run = train(test::training_config(dir_, kDann, {"run.max_epochs=2"}));
+  ASSERT_EQ(run.status, 0);
+  const std::vector<std::string> parts{"time/data_wait_s", "time/forward_backward_s", "time/comm_wait_s",
+                                       "time/optimizer_s"};
+  std::ifstream jsonl(dir_ + "/run/metrics.jsonl");
+  int epochs = 0;
+  for (std::string line; std::getline(jsonl, line);) {
+    if (line.find("\"kind\": \"epoch\"") == std::string::npos) continue;
+    ++epochs;
+    auto value = [&](const std::string& key) {
+      const auto at = line.find("\"" + key + "\": ");
+      EXPECT_NE(at, std::string::npos) << key << " missing in " << line;
+      return at == std::string::npos ? -1.0 : std::stod(line.substr(at + key.size() + 4));
+    };
+    double sum = 0;
+    for (const auto& key : parts) {
+      const double v = value(key);
+      EXPECT_GE(v, 0.0) << key;
+      sum += v;
+    }
+    EXPECT_GT(value("time/forward_backward_s"), 0.0);
+    EXPECT_LE(sum, value("time/step_s")) << line;
+    EXPECT_GT(value("time/peak_rss_mb"), 1.0) << "a libtorch process holds more than 1 MiB";
+  }
+  EXPECT_EQ(epochs, 2);
+  // The trainer's last-epoch metrics carry them too.
+  for (const auto& key : parts) EXPECT_TRUE(run.metrics.count(key)) << key;
+}
+
 TEST_F(TrainingTest, FourEpochsEqualTwoThenResumeThenTwo) {
   const RunResult straight = train(test::training_config(dir_ + "/a", kDann));
   ASSERT_EQ(straight.status, 0);
@@ -122,6 +154,22 @@ TEST_F(TrainingTest, FourEpochsEqualTwoThenResumeThenTwo) {
       train(test::training_config(dir_ + "/b", kDann), dir_ + "/a/run/checkpoints/epoch-0002.pt");
   ASSERT_EQ(resumed.status, 0);
   expect_identical(straight, resumed);
+}
+
+// data.normalize.on: device makes the loaders deliver the stored pixels,
+// normalised in the training step after the copy to the device: the same
+// values as the loader's own normalisation, so the same training, bit for bit.
+TEST_F(TrainingTest, NormalisingOnTheDeviceTrainsLikeNormalisingInTheLoader) {
+  config::Config in_loader = test::training_config(dir_ + "/a", kDann);
+  in_loader.data.normalize.on = "loader";
+  config::Config on_device = test::training_config(dir_ + "/b", kDann);
+  on_device.data.normalize.on = "device";
+  const RunResult a = train(in_loader);
+  const RunResult b = train(on_device);
+  ASSERT_EQ(a.status, 0);
+  ASSERT_EQ(b.status, 0);
+  expect_identical(a, b);
+  EXPECT_EQ(a.metrics.at("train/loss/seg"), b.metrics.at("train/loss/seg"));
 }
 
 // Every built-in method trains the tiny U-Net for an epoch: its loss is

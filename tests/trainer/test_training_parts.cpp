@@ -174,7 +174,7 @@ class StepBatchNorm : public ::testing::Test {
   }
   models::SegmentationModel model(bool dsbn) const {
     at::manual_seed(1);
-    return models::make_segmentation_model({"tiny", 3, 3, dsbn});
+    return models::make_segmentation_model({"tiny", 3, 3, dsbn, nullptr});
   }
   std::vector<trainer::WeightedMethod> entropy() const {
     methods::Params params({}, "method");

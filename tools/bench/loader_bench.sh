@@ -16,7 +16,9 @@
 # warm); the RESULT lines with best and median go to --log (default
 # DIR/results.txt with --dir, none without). MB are MiB of decoded tile
 # bytes, except the raw column (file bytes). "loader/raw %" is the raw read
-# time over the fastest loader epoch time for the same archive. CPU/wall is
+# time over the fastest loader epoch time for the same archive; "stored"
+# columns are the loader delivering the stored pixels (LoaderOptions::normalize
+# false: the trainer normalises on the device), "stored/raw %" likewise. CPU/wall is
 # the process's CPU seconds per wall second during the timed runs (how many
 # cores it kept busy). Exits 1 when the loader's or h5py's band-0 checksum
 # differs from the generator's.
@@ -95,15 +97,17 @@ for bands in 3 4; do
       h5py="$("$python" "$here/h5py_read.py" "$file" --repeat "$repeat" | result)"
       w1="$("$bin" loader "$file" --workers 1 --threads "$threads" --repeat "$repeat" | result)"
       w2="$("$bin" loader "$file" --workers 2 --threads "$threads" --repeat "$repeat" | result)"
+      s1="$("$bin" loader "$file" --workers 1 --threads "$threads" --repeat "$repeat" --output stored | result)"
+      s2="$("$bin" loader "$file" --workers 2 --threads "$threads" --repeat "$repeat" --output stored | result)"
       expected="$(value checksum "$gen")"
-      for line in "$h5py" "$w1" "$w2"; do
+      for line in "$h5py" "$w1" "$w2" "$s1" "$s2"; do
         got="$(value checksum "$line")"
         if [[ "$got" != "$expected" ]]; then
           echo "loader_bench.sh: $name: checksum $got ($(value kind "$line") $(value workers "$line")) != generator's $expected" >&2
           failed=1
         fi
       done
-      for line in "$w1" "$w2"; do
+      for line in "$w1" "$w2" "$s1" "$s2"; do
         if [[ "$(value checked_tiles "$line")" != "$tiles" ]]; then
           echo "loader_bench.sh: $name: loader checked $(value checked_tiles "$line") tiles, expected $tiles" >&2
           failed=1
@@ -113,7 +117,9 @@ for bands in 3 4; do
       raw_s="$(value best_s "$raw")"
       best_loader_s=$(awk -v a="$(value best_s "$w1")" -v b="$(value best_s "$w2")" 'BEGIN {print (a < b ? a : b)}')
       percent=$(awk -v r="$raw_s" -v l="$best_loader_s" 'BEGIN {printf "%.0f", 100 * r / l}')
-      rows+=("| $bands, $dtype, $compression | $tiles | $disk_mb | $(value mb_per_s "$raw") | $(value tiles_per_s "$h5py") | $(value tiles_per_s "$w1") | $(value mb_per_s "$w1") | $(value tiles_per_s "$w2") | $(value mb_per_s "$w2") | $percent | $(value cpu_per_wall "$w1") / $(value cpu_per_wall "$w2") |")
+      best_stored_s=$(awk -v a="$(value best_s "$s1")" -v b="$(value best_s "$s2")" 'BEGIN {print (a < b ? a : b)}')
+      stored_percent=$(awk -v r="$raw_s" -v l="$best_stored_s" 'BEGIN {printf "%.0f", 100 * r / l}')
+      rows+=("| $bands, $dtype, $compression | $tiles | $disk_mb | $(value mb_per_s "$raw") | $(value tiles_per_s "$h5py") | $(value tiles_per_s "$w1") | $(value mb_per_s "$w1") | $(value tiles_per_s "$w2") | $(value mb_per_s "$w2") | $percent | $(value cpu_per_wall "$w1") / $(value cpu_per_wall "$w2") | $(value tiles_per_s "$s1") / $(value tiles_per_s "$s2") | $stored_percent |")
       breakdown="$("$bin" breakdown "$file" --threads "$threads" --repeat "$repeat" | result)"
       step() { value tiles_per_s "$(grep "step=$1 " <<< "$breakdown" || true)"; }
       breakdown_rows+=("| $bands, $dtype, $compression | $(step read_h5dread) | $(step read) | $(step convert) | $(step fused) | $(step batch_reader) |")
@@ -133,8 +139,8 @@ for bands in 3 4; do
 done
 
 echo
-echo "| archive (bands, dtype, compression) | tiles | MB on disk | raw MB/s | h5py tiles/s | loader 1w tiles/s | 1w MB/s | loader 2w tiles/s | 2w MB/s | loader/raw % | loader CPU/wall 1w / 2w |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| archive (bands, dtype, compression) | tiles | MB on disk | raw MB/s | h5py tiles/s | loader 1w tiles/s | 1w MB/s | loader 2w tiles/s | 2w MB/s | loader/raw % | loader CPU/wall 1w / 2w | stored-pixel loader 1w / 2w tiles/s | stored/raw % |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 printf '%s\n' "${rows[@]}"
 echo
 echo "| deflate archive | threads | H5Dread tiles/s (CPU/wall) | H5Dread_chunk + zlib | H5Dread_chunk + libdeflate | TileArchive::read_image |"
@@ -146,6 +152,6 @@ echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 printf '%s\n' "${breakdown_rows[@]}"
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "checksums (band 0 raw-value sums: generator = h5py = loader 1w = loader 2w): $([[ $failed == 0 ]] && echo equal || echo DIFFER)"
+echo "checksums (band 0 raw-value sums: generator = h5py = loader 1w = loader 2w = stored 1w = stored 2w): $([[ $failed == 0 ]] && echo equal || echo DIFFER)"
 [[ "$log" == /dev/null ]] || echo "RESULT lines (best and median): $log"
 exit "$failed"

@@ -1,8 +1,10 @@
 // `loader`: epochs of io::TileLoader over one archive, as the trainer would
 // run them (shuffled, batches of --batch, --workers background threads,
-// dtype normalisation, no augmentation, no masks), then one more untimed
-// epoch that recovers every raw value of band 0 from the normalised batches
-// and prints their sum, to compare with h5py's and the generator's.
+// dtype normalisation, no augmentation, no masks; with --output stored, batches of
+// the stored pixels, LoaderOptions::normalize false, left for the device to
+// normalise), then one more untimed epoch that recovers every raw value of
+// band 0 from the batches and prints their sum, to compare with h5py's and
+// the generator's.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -28,6 +30,9 @@ int run_loader(const Args& args) {
   options.remainder = io::Remainder::kWrap;
   options.load_masks = false;
   options.normalization.mode = io::NormalizationMode::kDtype;
+  const std::string output = args.text("output", "normalized");
+  if (output != "normalized" && output != "stored") throw UsageError("--output must be normalized or stored");
+  options.normalize = output == "normalized";
   const int repeat = static_cast<int>(args.integer("repeat", 3, 1, 100));
   // Intra-op threads of ATen (the normalisation arithmetic, at::stack). One
   // by default: the workers are the parallelism, and this machine has 2 cores.
@@ -56,16 +61,17 @@ int run_loader(const Args& args) {
   int64_t checked = 0;
   loader.start_epoch(repeat);
   while (std::optional<io::Batch> batch = loader.next()) {
-    const at::Tensor band = batch->image.select(1, 0).contiguous();
+    const at::Tensor band = batch->image.select(1, 0).to(at::kFloat).contiguous();
     const float* values = band.data_ptr<float>();
-    for (int64_t i = 0; i < band.numel(); ++i) checksum += std::llround(values[i] * range);
+    const double scale = options.normalize ? range : 1.0;  // stored pixels are the raw values
+    for (int64_t i = 0; i < band.numel(); ++i) checksum += std::llround(values[i] * scale);
     checked += band.size(0);
   }
   std::printf(
-      "RESULT kind=loader file=%s workers=%d batch=%lld prefetch=%d intraop_threads=%d tiles=%lld repeat=%d "
+      "RESULT kind=%s file=%s workers=%d batch=%lld prefetch=%d intraop_threads=%d tiles=%lld repeat=%d "
       "best_s=%.4f median_s=%.4f tiles_per_s=%.1f mb_per_s=%.1f median_tiles_per_s=%.1f cpu_per_wall=%.2f "
       "checked_tiles=%lld checksum=%lld\n",
-      path.c_str(), options.workers, static_cast<long long>(options.batch_size), options.prefetch,
+      options.normalize ? "loader" : "loader_stored", path.c_str(), options.workers, static_cast<long long>(options.batch_size), options.prefetch,
       at::get_num_threads(), static_cast<long long>(tiles), repeat, timings.best(), timings.median(),
       tiles / timings.best(), tiles * tile_mb / timings.best(), tiles / timings.median(), timings.cpu_per_wall(),
       static_cast<long long>(checked), static_cast<long long>(checksum));

@@ -18,6 +18,7 @@ const char* kUsage =
     "      read() of the whole file into one reused buffer (fastest of 64 KiB, 256 KiB, 1 MiB), page cache warmed by "
     "an untimed first pass\n"
     "  loader FILE [--workers 1] [--batch 16] [--prefetch 4] [--threads 1] [--repeat 3]\n"
+    "         [--output normalized|stored]   stored: pixels as stored, normalised later on the device\n"
     "      io::TileLoader epochs (shuffled, dtype normalisation, no augmentation, no masks);\n"
     "      --threads sets at::set_num_threads; prints band 0's raw-value sum from an extra epoch\n"
     "  chunks FILE [--threads 2] [--repeat 3]\n"

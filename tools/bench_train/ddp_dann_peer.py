@@ -1,15 +1,10 @@
 #!/usr/bin/python3
 """PyTorch peer of da_dist's DANN training step, for tools/bench_train/weak_scaling.sh.
 
-The same network and step as da_dist with conf/demo.yaml's method settings:
-torchvision ResNet-18 encoder + a U-Net decoder like segmentation_models_pytorch's
-(decoder channels 256,128,64,32,16; per block nearest x2 upsampling, skip
-concatenation, conv3x3-BN-ReLU x2; 3x3 head), DANN with a gradient reversal
-autograd Function on global-average-pooled encoder.layer4 features ->
-Linear(512,256)-ReLU-Linear(256,1), BCE with logits (source 0, target 1);
-source and target batches forwarded jointly (bn_mode joint); cross-entropy
-(ignore_index 255) on the source half; AdamW; DistributedDataParallel (gloo)
-across the ranks.
+The same network and step as da_dist with conf/demo.yaml's method settings
+(peer_model.py: torchvision ResNet-18 encoder + smp-style U-Net decoder, DANN
+discriminator on encoder.layer4, joint source+target forward); AdamW;
+DistributedDataParallel (gloo) across the ranks.
 
 Data: the same HDF5 archives, read with h5py. Each archive is read whole into
 memory once at start (the synthetic archives are a few MB); every step then
@@ -42,87 +37,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-import torch.nn.functional as F
-import torchvision
 
-
-class GradReverse(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, lam):
-        ctx.lam = lam
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad.neg() * ctx.lam, None
-
-
-def conv_bn_relu(cin, cout):
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-
-class DecoderBlock(nn.Module):
-    def __init__(self, cin, cskip, cout):
-        super().__init__()
-        self.conv1 = conv_bn_relu(cin + cskip, cout)
-        self.conv2 = conv_bn_relu(cout, cout)
-
-    def forward(self, x, skip=None):
-        x = F.interpolate(x, scale_factor=2, mode="nearest")
-        if skip is not None:
-            x = torch.cat([x, skip], 1)
-        return self.conv2(self.conv1(x))
-
-
-class UnetResnet18(nn.Module):
-    """smp.Unet('resnet18') layout: returns (logits, layer4 features)."""
-
-    def __init__(self, in_channels=3, classes=4):
-        super().__init__()
-        r = torchvision.models.resnet18(weights=None)
-        if in_channels != 3:
-            r.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
-        self.conv1, self.bn1, self.relu, self.maxpool = r.conv1, r.bn1, r.relu, r.maxpool
-        self.layer1, self.layer2, self.layer3, self.layer4 = r.layer1, r.layer2, r.layer3, r.layer4
-        ins, skips, outs = [512, 256, 128, 64, 32], [256, 128, 64, 64, 0], [256, 128, 64, 32, 16]
-        self.blocks = nn.ModuleList(DecoderBlock(i, s, o) for i, s, o in zip(ins, skips, outs))
-        self.head = nn.Conv2d(16, classes, 3, padding=1)
-
-    def forward(self, x):
-        f1 = self.relu(self.bn1(self.conv1(x)))        # /2, 64
-        f2 = self.layer1(self.maxpool(f1))             # /4, 64
-        f3 = self.layer2(f2)                           # /8, 128
-        f4 = self.layer3(f3)                           # /16, 256
-        f5 = self.layer4(f4)                           # /32, 512
-        x = f5
-        for block, skip in zip(self.blocks, [f4, f3, f2, f1, None]):
-            x = block(x, skip)
-        return self.head(x), f5
-
-
-class Discriminator(nn.Module):
-    def __init__(self, cin=512, hidden=256):
-        super().__init__()
-        self.fc1, self.fc2 = nn.Linear(cin, hidden), nn.Linear(hidden, 1)
-
-    def forward(self, f):
-        return self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(f, 1).flatten(1)))).reshape(-1)
-
-
-class DannNet(nn.Module):
-    """One module so that DDP wraps segmentation net and discriminator together."""
-
-    def __init__(self, classes, hidden):
-        super().__init__()
-        self.model = UnetResnet18(classes=classes)
-        self.disc = Discriminator(512, hidden)
-
-    def forward(self, source, target, lam):
-        n = source.shape[0]
-        logits, feats = self.model(torch.cat([source, target]))  # bn_mode joint
-        ds = self.disc(GradReverse.apply(feats[:n], lam))
-        dt = self.disc(GradReverse.apply(feats[n:], lam))
-        return logits[:n], ds, dt
+from peer_model import DannNet, dann_lambda, dann_losses
 
 
 class Archive:
@@ -194,9 +110,7 @@ def main():
         ctx = ddp.no_sync() if (world > 1 and not sync) else contextlib.nullcontext()
         with ctx:
             seg_logits, ds, dt = ddp(xs, xt, lam)
-            seg = F.cross_entropy(seg_logits, ys, ignore_index=255)
-            d = torch.cat([ds, dt])
-            dom = F.binary_cross_entropy_with_logits(d, torch.cat([torch.zeros_like(ds), torch.ones_like(dt)]))
+            seg, dom = dann_losses(seg_logits, ys, ds, dt)
             (seg + dom).backward()
         opt.step()
         return seg.item() + dom.item()
@@ -215,7 +129,7 @@ def main():
         loss = 0.0
         for i, s_idx in enumerate(sb):
             p = gstep / steps_total
-            lam = 2.0 / (1.0 + np.exp(-10.0 * p)) - 1.0
+            lam = dann_lambda(p)
             loss = step(s_idx, tb[i % len(tb)], lam)
             gstep += 1
         sec = time.perf_counter() - t0

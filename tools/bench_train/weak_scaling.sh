@@ -91,28 +91,11 @@ else
   work=$(mktemp -d /tmp/bench_train.XXXXXX)
   trap 'rc=$?; if ((rc == 0)); then rm -rf "$work"; else echo "weak_scaling: kept $work" >&2; fi' EXIT
 fi
-# Snapshot the binaries and da_dist's own libraries (RUNPATH, so
-# LD_LIBRARY_PATH wins): a concurrent rebuild of BUILD_DIR cannot then swap a
-# library under a running measurement.
-# A copy taken while BUILD_DIR is being relinked is refused (the copies must
-# run); the snapshot is retried a few times.
-mkdir -p "$work/bin" "$work/lib"
-export LD_LIBRARY_PATH=$work/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-for attempt in 1 2 3 4 5 6; do
-  rm -f "$work/bin/"* "$work/lib/"*
-  cp "$dadist" "$tiles_bin" "$work/bin/"
-  for d in src io dist methods; do
-    if compgen -G "$build/$d/*.so*" >/dev/null; then cp -P "$build/$d/"*.so* "$work/lib/"; fi
-  done
-  if "$work/bin/da_dist" --version >/dev/null 2>&1 && "$work/bin/da_tiles" --help >/dev/null 2>&1; then break; fi
-  if ((attempt == 6)); then echo "weak_scaling: the binaries in $build do not run (rebuild in progress?)" >&2; exit 2; fi
-  echo "weak_scaling: the binaries in $build do not run yet (rebuild in progress?); retrying in 20 s" >&2
-  sleep 20
-done
+# Run copies of the binaries and libraries (snapshot.sh says why).
+source "$root/tools/bench_train/snapshot.sh"
+source "$root/tools/bench_train/bench_config.sh"
+snapshot_binaries weak_scaling "$build" "$work" "$dadist" "$tiles_bin"
 dadist=$work/bin/da_dist tiles_bin=$work/bin/da_tiles
-if ldd "$dadist" | grep -q "$build/"; then
-  echo "weak_scaling: da_dist still loads libraries from $build:" >&2; ldd "$dadist" | grep "$build/" >&2; exit 2
-fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # --bind-to none: Open MPI binds each rank to one core by default for np <= 2,
 # which would leave a 2-thread rank one core.
@@ -120,36 +103,7 @@ mpirun=(mpirun --oversubscribe --bind-to none)
 
 cd "$work"
 "$tiles_bin" synth --out data --tiles "$TILES" --val-tiles 8 --size "$SIZE" --seed 0 >/dev/null
-cat >bench.yaml <<EOF
-# conf/demo.yaml's model and method; no validation, TensorBoard or checkpoints.
-run:
-  output_dir: runs
-  name: bench
-  seed: 42
-  max_epochs: $EPOCHS
-  log_every_n_steps: 1000
-  val_every_n_epochs: 0
-  threads: 1
-data:
-  source: {train: [data/source_train.h5], val: [data/source_val.h5]}
-  target: {train: [data/target_train.h5], val: [data/target_val.h5]}
-  batch_size: $BATCH
-  workers: 1
-  prefetch: 2
-  augmentation: {hflip: true, vflip: true, rot90: true}
-  normalize: {mode: archive}
-model: {encoder: resnet18, bn_mode: joint}
-optimizer: {name: adamw, lr: 1.0e-3, weight_decay: 1.0e-4}
-scheduler: {name: poly}
-domain_adaptation:
-  feature_layers: [encoder.layer4]
-  method: {name: dann, hidden_size: 256, discriminator_lr: 1.0e-3}
-  lambda_schedule: {name: dann, gamma: 10.0, value: 1.0}
-  step_mode: batch
-callbacks:
-  checkpoint: {monitor: train/loss/total, mode: min, save_last: false, every_n_epochs: 0}
-logging: {tensorboard: false, progress: false}
-EOF
+write_bench_config bench.yaml bench "$EPOCHS" "$BATCH" 1 resnet18 true 1000
 
 results=$work/results.tsv   # impl np threads rep images_per_s comm_share step_s cpu_per_wall
 # CPU time of all the run's processes over its wall time (whole run, start-up

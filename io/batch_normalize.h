@@ -1,0 +1,22 @@
+// Normalising a batch the loader delivered as stored pixels
+// (LoaderOptions::normalize false), wherever it is: on the GPU after the
+// host-to-device copy (a quarter of the bytes for uint8 tiles), or on the CPU.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include "io/batch.h"
+#include "io/normalization.h"
+
+namespace da::io {
+
+// An image batch [B, C, H, W] of stored pixels (uint8, int32 holding uint16,
+// or float32; any device) as float32 (x - mean[c]) / std[c]: the same float
+// operations as the loader's own normalisation, so bit-identical to it.
+at::Tensor normalize_image(const at::Tensor& image, const BandNormalization& normalization);
+
+// The image normalised and the uint8 mask (if any) widened to int64, in place:
+// afterwards the batch is what a normalising loader would have delivered.
+void normalize_batch(Batch& batch, const BandNormalization& normalization);
+
+}  // namespace da::io

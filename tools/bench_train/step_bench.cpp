@@ -1,0 +1,186 @@
+// da_bench_step: the compute-only limit of a da_dist training step, for
+// tools/bench_train/end_to_end.sh. Builds the trainer from a da_dist
+// configuration (one process, no communication), takes the first source and
+// target batch of the training archives once, and runs --warmup then --steps
+// training steps on that fixed pair through Trainer::train_on_fixed_pair (the
+// same step as training: zero grads, forward, backward, optimizer step).
+//
+//   da_bench_step --config bench.yaml [--set key=value ...] [--steps 10] [--warmup 2]
+//   da_bench_step --config bench.yaml --dump-state init.pt
+//
+// Prints one line:
+//   RESULT steps=N batch=B step_s=S images_per_s=X forward_backward_s=F optimizer_s=O peak_rss_mb=M
+// (per-step means; images/s counts source images, as da_dist's time/images_per_s).
+// --dump-state writes the initial tensors (the weights da_dist starts from
+// with the same configuration) as a dict readable by Python's torch.load:
+// "model.<name>" for the model's parameters and buffers, "method<i>.<name>"
+// for method i's module; and exits without training.
+#include <ATen/ATen.h>
+#include <ATen/core/Dict.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/loader.h"
+#include "dist/local_communicator.h"
+#include "io/tile_loader.h"
+#include "log/logging.h"
+#include "trainer/loader_setup.h"
+#include "trainer/trainer.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace da;
+
+struct Args {
+  std::string config;
+  std::vector<std::string> sets;
+  std::int64_t steps = 10;
+  std::int64_t warmup = 2;
+  std::string dump_state;
+};
+
+constexpr const char* kUsage =
+    "usage: da_bench_step --config FILE [--set key=value ...] [--steps N=10] [--warmup N=2] [--dump-state FILE]\n";
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::cerr << "da_bench_step: " << message << "\n" << kUsage;
+  std::exit(2);
+}
+
+std::int64_t count_arg(const std::string& flag, const std::string& text, std::int64_t min) {
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || v < min) {
+    usage_error(flag + ": expected an integer >= " + std::to_string(min) + ", got '" + text + "'");
+  }
+  return v;
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::cout << "da_bench_step: compute-only training steps on one fixed batch (tools/bench_train)\n" << kUsage;
+      std::exit(0);
+    }
+    if (i + 1 >= argc) usage_error(flag + ": missing value");
+    const std::string value = argv[++i];
+    if (flag == "--config") {
+      a.config = value;
+    } else if (flag == "--set") {
+      a.sets.push_back(value);
+    } else if (flag == "--steps") {
+      a.steps = count_arg(flag, value, 1);
+    } else if (flag == "--warmup") {
+      a.warmup = count_arg(flag, value, 0);
+    } else if (flag == "--dump-state") {
+      a.dump_state = value;
+    } else {
+      usage_error("unknown option " + flag);
+    }
+  }
+  if (a.config.empty()) usage_error("--config is required");
+  return a;
+}
+
+// The first batch of one domain's training loader, copied out of the loader's pool.
+io::Batch first_batch(const config::Config& config, bool source) {
+  const auto& data = config.data;
+  const auto seed = config.run.seed + (source ? 0 : 1);
+  io::LoaderOptions options =
+      trainer::loader_options(data, seed, trainer::LoaderRole::kTraining, source, 0, 1);
+  io::TileLoader loader(options, source ? data.source.train : data.target.train);
+  loader.start_epoch(0);
+  std::optional<io::Batch> batch = loader.next();
+  if (!batch) throw std::runtime_error(std::string(source ? "source" : "target") + " training archives: no batch");
+  io::Batch copy = *batch;
+  copy.image = batch->image.clone();
+  if (batch->mask.defined()) copy.mask = batch->mask.clone();
+  return copy;
+}
+
+void dump_state(trainer::Trainer& trainer, const std::string& path) {
+  c10::Dict<std::string, at::Tensor> dict;
+  for (const auto& item : trainer.model()->named_parameters()) dict.insert("model." + item.key(), item.value().detach());
+  for (const auto& item : trainer.model()->named_buffers()) dict.insert("model." + item.key(), item.value());
+  for (std::size_t i = 0; i < trainer.methods().size(); ++i) {
+    if (auto module = trainer.methods()[i].method->module()) {
+      const std::string prefix = "method" + std::to_string(i) + ".";
+      for (const auto& item : module->named_parameters()) dict.insert(prefix + item.key(), item.value().detach());
+      for (const auto& item : module->named_buffers()) dict.insert(prefix + item.key(), item.value());
+    }
+  }
+  const std::vector<char> bytes = torch::jit::pickle_save(dict);
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) throw std::runtime_error("--dump-state: cannot write " + path);
+  std::printf("wrote %zu tensors to %s\n", static_cast<std::size_t>(dict.size()), path.c_str());
+}
+
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+int run(const Args& args) {
+  config::Config config = config::load_config(args.config, args.sets);
+  log::init(0, "warn");
+  // The trainer's run directory (its metrics log) lives only as long as the tool.
+  const fs::path run_dir = fs::temp_directory_path() / ("da_bench_step." + std::to_string(::getpid()));
+  fs::create_directories(run_dir);
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{run_dir};
+
+  dist::LocalCommunicator comm;
+  trainer::Trainer trainer(config, config::to_yaml(config), comm, dist::WorldInfo{}, run_dir.string());
+  if (!args.dump_state.empty()) {
+    dump_state(trainer, args.dump_state);
+    return 0;
+  }
+  const io::PairedBatch pair{first_batch(config, true), first_batch(config, false)};
+  if (args.warmup > 0) trainer.train_on_fixed_pair(pair, args.warmup);
+  const auto start = std::chrono::steady_clock::now();
+  const trainer::StepTimeSplit split = trainer.train_on_fixed_pair(pair, args.steps);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double n = static_cast<double>(args.steps);
+  const std::int64_t batch = pair.source.image.size(0);
+  std::printf("RESULT steps=%lld batch=%lld step_s=%.6f images_per_s=%.4f forward_backward_s=%.6f optimizer_s=%.6f "
+              "peak_rss_mb=%.1f\n",
+              static_cast<long long>(args.steps), static_cast<long long>(batch), seconds / n,
+              static_cast<double>(batch) * n / seconds, split.forward_backward / n, split.optimizer / n,
+              peak_rss_mib());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = parse(argc, argv);
+  try {
+    return run(args);
+  } catch (const std::exception& e) {
+    std::cerr << "da_bench_step: " << e.what() << "\n";
+    return 1;
+  }
+}
