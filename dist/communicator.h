@@ -30,7 +30,9 @@ class Communicator {
   virtual int size() const = 0;
   virtual std::string backend() const = 0;
 
-  // In-place reduction of a contiguous tensor across all ranks.
+  // In-place reduction across all ranks. In-place operations take dense
+  // tensors in any memory layout (contiguous or channels-last weights): they
+  // work on the memory block, which has the same layout on every rank.
   virtual std::unique_ptr<Work> all_reduce_async(at::Tensor& tensor, ReduceOp op) = 0;
   void all_reduce(at::Tensor& tensor, ReduceOp op = ReduceOp::kSum) { all_reduce_async(tensor, op)->wait(); }
 

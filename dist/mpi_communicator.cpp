@@ -34,7 +34,9 @@ MPI_Op mpi_op(ReduceOp op) {
 
 void check_tensor(const at::Tensor& t, const char* what) {
   if (!t.device().is_cpu()) throw DistError(std::string(what) + ": the MPI backend takes CPU tensors");
-  if (!t.is_contiguous()) throw DistError(std::string(what) + ": tensor must be contiguous");
+  if (!t.is_non_overlapping_and_dense()) {
+    throw DistError(std::string(what) + ": tensor must be dense (contiguous or another dense layout)");
+  }
 }
 
 int count_of(const at::Tensor& t) {

@@ -79,7 +79,7 @@ class NcclTorchCommunicator : public Communicator {
   std::string backend() const override { return "nccl"; }
 
   std::unique_ptr<Work> all_reduce_async(at::Tensor& tensor, ReduceOp op) override {
-    check_contiguous(tensor, "all_reduce");
+    check_dense(tensor, "all_reduce");
     c10::cuda::CUDAGuard guard(device_);
     at::Tensor on_device = to_device(tensor);
     const cudaStream_t compute = enqueue_after_compute(on_device);
@@ -91,7 +91,7 @@ class NcclTorchCommunicator : public Communicator {
   }
 
   void broadcast(at::Tensor& tensor, int root) override {
-    check_contiguous(tensor, "broadcast");
+    check_dense(tensor, "broadcast");
     c10::cuda::CUDAGuard guard(device_);
     at::Tensor on_device = to_device(tensor);
     const cudaStream_t compute = enqueue_after_compute(on_device);
@@ -122,8 +122,10 @@ class NcclTorchCommunicator : public Communicator {
   }
 
  private:
-  static void check_contiguous(const at::Tensor& t, const char* what) {
-    if (!t.is_contiguous()) throw DistError(std::string(what) + ": tensor must be contiguous");
+  static void check_dense(const at::Tensor& t, const char* what) {
+    if (!t.is_non_overlapping_and_dense()) {
+      throw DistError(std::string(what) + ": tensor must be dense (contiguous or another dense layout)");
+    }
   }
 
   at::Tensor to_device(const at::Tensor& t) const {

@@ -55,10 +55,10 @@ DaLossOutput AdventAdversarial::compute_da_loss(const StepInputs& step) {
   }
   const auto source = discriminator_(gradient_reversal(self_information(step.source_logits), step.lambda));
   const auto target = discriminator_(gradient_reversal(self_information(step.target_logits), step.lambda));
-  double accuracy = 0.0;
+  torch::Tensor accuracy;
   DaLossOutput out;
   out.loss = domain_loss(source, target, &accuracy);
-  out.logs = {{"domain_loss", out.loss.item<double>()}, {"domain_acc", accuracy}};
+  out.logs = {{"domain_loss", out.loss}, {"domain_acc", accuracy}};
   return out;
 }
 

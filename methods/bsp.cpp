@@ -39,7 +39,7 @@ DaLossOutput BatchSpectralPenalization::compute_da_loss(const StepInputs& step) 
   const auto target = all_gather_rows(bsp_pool(step.target_features.at(layer_)), collectives(), "bsp");
   DaLossOutput out;
   out.loss = bsp_loss(source, target, k_);
-  out.logs = {{"bsp_loss", out.loss.item<double>()}};
+  out.logs = {{"bsp_loss", out.loss}};
   return out;
 }
 

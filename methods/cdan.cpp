@@ -96,7 +96,7 @@ DaLossOutput Cdan::compute_da_loss(const StepInputs& step) {
       weight = 1.0 + torch::exp(-entropy);
       weight = (weight / weight.sum() * static_cast<double>(g.size(0))).detach();
     }
-    double accuracy = 0.0;
+    torch::Tensor accuracy;
     const auto loss = domain_loss(source_logits, target_logits, weight, &accuracy);
     sum.add(layer.name, layer.weight, loss, accuracy);
   }

@@ -43,7 +43,7 @@ DaLossOutput Coral::compute_da_loss(const StepInputs& step) {
       all_gather_rows(pooled_features(step.target_features, layer_, "target", "coral"), collectives(), "coral");
   DaLossOutput out;
   out.loss = coral_loss(source, target);
-  out.logs = {{"coral_loss", out.loss.item<double>()}};
+  out.logs = {{"coral_loss", out.loss}};
   return out;
 }
 

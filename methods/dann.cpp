@@ -13,12 +13,13 @@
 
 namespace da::methods {
 
-torch::Tensor domain_loss(const torch::Tensor& source_logits, const torch::Tensor& target_logits, double* accuracy) {
+torch::Tensor domain_loss(const torch::Tensor& source_logits, const torch::Tensor& target_logits,
+                          torch::Tensor* accuracy) {
   return domain_loss(source_logits, target_logits, torch::Tensor(), accuracy);
 }
 
 torch::Tensor domain_loss(const torch::Tensor& source_logits, const torch::Tensor& target_logits,
-                          const torch::Tensor& weight, double* accuracy) {
+                          const torch::Tensor& weight, torch::Tensor* accuracy) {
   const auto logits = torch::cat({source_logits, target_logits});
   const auto labels = torch::cat({torch::zeros_like(source_logits), torch::ones_like(target_logits)});
   auto options = torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions();
@@ -26,7 +27,7 @@ torch::Tensor domain_loss(const torch::Tensor& source_logits, const torch::Tenso
   const auto loss = torch::nn::functional::binary_cross_entropy_with_logits(logits, labels, options);
   if (accuracy != nullptr) {
     torch::NoGradGuard no_grad;
-    *accuracy = (logits.gt(0).to(labels.dtype()) == labels).to(torch::kFloat).mean().item<double>();
+    *accuracy = (logits.gt(0).to(labels.dtype()) == labels).to(torch::kFloat).mean();
   }
   return loss;
 }
@@ -90,20 +91,21 @@ std::vector<AlignedLayer> read_aligned_layers(Params& params, const ModelInfo& m
   return layers;
 }
 
-void LayerLossSum::add(const std::string& layer, double weight, const torch::Tensor& loss, double accuracy) {
+void LayerLossSum::add(const std::string& layer, double weight, const torch::Tensor& loss,
+                       const torch::Tensor& accuracy) {
   const auto weighted = layers_ == 1 && weight == 1.0 ? loss : loss * weight;
   total_ = total_.defined() ? total_ + weighted : weighted;
-  accuracy_sum_ += accuracy;
+  accuracy_sum_ = accuracy_sum_.defined() ? accuracy_sum_ + accuracy : accuracy;
   if (layers_ > 1) {
-    per_layer_["domain_loss/" + layer] = loss.item<double>();
+    per_layer_["domain_loss/" + layer] = loss;
     per_layer_["domain_acc/" + layer] = accuracy;
   }
 }
 
-std::map<std::string, double> LayerLossSum::logs() const {
+std::map<std::string, LogValue> LayerLossSum::logs() const {
   auto logs = per_layer_;
-  logs["domain_loss"] = total_.item<double>();
-  logs["domain_acc"] = accuracy_sum_ / static_cast<double>(layers_);
+  logs["domain_loss"] = total_;
+  logs["domain_acc"] = layers_ == 1 ? accuracy_sum_ : accuracy_sum_ / static_cast<double>(layers_);
   return logs;
 }
 
@@ -138,7 +140,7 @@ DaLossOutput Dann::compute_da_loss(const StepInputs& step) {
     const auto& target = step.target_features.at(layer.name);
     const auto source_logits = layer.discriminator(gradient_reversal(source, step.lambda));
     const auto target_logits = layer.discriminator(gradient_reversal(target, step.lambda));
-    double accuracy = 0.0;
+    torch::Tensor accuracy;
     const auto loss = domain_loss(source_logits, target_logits, &accuracy);
     sum.add(layer.name, layer.weight, loss, accuracy);
   }

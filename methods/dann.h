@@ -57,12 +57,13 @@ class Dann : public Method {
 // Domain classification loss of discriminator logits: binary cross-entropy
 // with source = 0 and target = 1, averaged over every logit of both
 // domains; `accuracy` receives the fraction classified correctly.
-torch::Tensor domain_loss(const torch::Tensor& source_logits, const torch::Tensor& target_logits, double* accuracy);
+torch::Tensor domain_loss(const torch::Tensor& source_logits, const torch::Tensor& target_logits,
+                          torch::Tensor* accuracy);
 // The same with per-logit weights over cat(source, target) (mean of
 // weight * BCE, as F.binary_cross_entropy_with_logits(weight=...)); an
 // undefined `weight` is the unweighted loss. Accuracy stays unweighted.
 torch::Tensor domain_loss(const torch::Tensor& source_logits, const torch::Tensor& target_logits,
-                          const torch::Tensor& weight, double* accuracy);
+                          const torch::Tensor& weight, torch::Tensor* accuracy);
 
 // ---- Shared by the adversarial methods that align several layers (dann, cdan).
 
@@ -85,16 +86,16 @@ std::string layer_module_name(const std::string& layer);
 class LayerLossSum {
  public:
   explicit LayerLossSum(std::size_t layers) : layers_(layers) {}
-  void add(const std::string& layer, double weight, const torch::Tensor& loss, double accuracy);
+  void add(const std::string& layer, double weight, const torch::Tensor& loss, const torch::Tensor& accuracy);
   const torch::Tensor& total() const { return total_; }
   // domain_loss = total, domain_acc = mean of the layers' accuracies.
-  std::map<std::string, double> logs() const;
+  std::map<std::string, LogValue> logs() const;
 
  private:
   std::size_t layers_;
   torch::Tensor total_;
-  double accuracy_sum_ = 0.0;
-  std::map<std::string, double> per_layer_;
+  torch::Tensor accuracy_sum_;
+  std::map<std::string, LogValue> per_layer_;
 };
 
 }  // namespace da::methods

@@ -14,7 +14,7 @@ EntropyMinimization::EntropyMinimization(Params&, const ModelInfo&) {}
 DaLossOutput EntropyMinimization::compute_da_loss(const StepInputs& step) {
   DaLossOutput out;
   out.loss = mean_entropy(step.target_logits);
-  out.logs = {{"entropy_loss", out.loss.item<double>()}};
+  out.logs = {{"entropy_loss", out.loss}};
   return out;
 }
 

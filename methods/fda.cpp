@@ -70,7 +70,7 @@ DaLossOutput Fda::compute_da_loss(const StepInputs& step) {
   if (entropy_weight_ > 0.0) {
     const auto entropy = mean_entropy(step.target_logits);
     out.loss = entropy_weight_ * entropy;
-    out.logs = {{"entropy_loss", entropy.item<double>()}};
+    out.logs = {{"entropy_loss", entropy}};
   } else {
     out.loss = torch::zeros({}, step.source_logits.options());
   }

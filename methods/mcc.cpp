@@ -99,7 +99,7 @@ DaLossOutput MinimumClassConfusion::compute_da_loss(const StepInputs& step) {
   const auto samples = all_gather_rows(local, ranks, "mcc");
   DaLossOutput out;
   out.loss = mcc_loss(samples, temperature_);
-  out.logs = {{"mcc_loss", out.loss.item<double>()}};
+  out.logs = {{"mcc_loss", out.loss}};
   return out;
 }
 

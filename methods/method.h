@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "methods/collectives.h"
+#include "methods/log_value.h"
 
 namespace da::methods {
 
@@ -49,7 +50,9 @@ struct StepInputs {
 
 struct DaLossOutput {
   torch::Tensor loss;                          // scalar, part of the graph
-  std::map<std::string, double> logs;          // logged under "da/<method>/"
+  // Logged under "da/<method>/". Log tensors (`loss.detach()`), not
+  // `.item()`: the trainer reads them once per log interval (log_value.h).
+  std::map<std::string, LogValue> logs;
   std::map<std::string, torch::Tensor> extra;  // not logged; for callbacks
 };
 

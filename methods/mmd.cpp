@@ -82,7 +82,7 @@ DaLossOutput Mmd::compute_da_loss(const StepInputs& step) {
       all_gather_rows(pooled_features(step.target_features, layer_, "target", "mmd"), collectives(), "mmd");
   DaLossOutput out;
   out.loss = mmd_loss(source, target, alphas_);
-  out.logs = {{"mmd_loss", out.loss.item<double>()}};
+  out.logs = {{"mmd_loss", out.loss}};
   return out;
 }
 

@@ -109,21 +109,18 @@ DaLossOutput Mstn::compute_da_loss(const StepInputs& step) {
   const auto centroids = keep * old + (1.0 - keep) * batch;
   const auto now_seen = seen.logical_or(present);
   const auto both = now_seen[0].logical_and(now_seen[1]);
-  const std::int64_t n = both.sum().item<std::int64_t>();
-  torch::Tensor centroid_loss;
-  if (n == 0) {
-    centroid_loss = centroids.sum() * 0.0;
-  } else {
-    const auto distance = (centroids[0] - centroids[1]).pow(2).sum(1);
-    centroid_loss = distance.masked_select(both).mean();
-  }
+  // Mean squared distance over the classes seen in both domains, 0 while
+  // there are none: a masked mean, so the host never waits for the count.
+  const auto n = both.sum();
+  const auto distance = (centroids[0] - centroids[1]).pow(2).sum(1);
+  const auto centroid_loss = (distance * both.to(distance.scalar_type())).sum() / n.clamp_min(1).to(distance.scalar_type());
   centroids_ = centroids.detach();
   seen_ = now_seen.to(s.dtype());
 
   const double factor = centroid_weight_ * (scale_by_lambda_ ? step.lambda : 1.0);
   out.loss = out.loss + factor * centroid_loss.to(out.loss.scalar_type());
-  out.logs["centroid_loss"] = centroid_loss.item<double>();
-  out.logs["centroid_classes"] = static_cast<double>(n);
+  out.logs["centroid_loss"] = centroid_loss;
+  out.logs["centroid_classes"] = n;
   return out;
 }
 

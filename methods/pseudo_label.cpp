@@ -70,19 +70,15 @@ DaLossOutput PseudoLabel::compute_da_loss(const StepInputs& step) {
       selected = confidence.gt(threshold_);
     }
   }
-  const double ratio = selected.to(torch::kFloat).mean().item<double>();
+  // Cross-entropy averaged over the selected pixels, 0 (not NaN) when none
+  // is: a masked mean, so the host never waits to learn how many there are.
+  const auto per_pixel = torch::nn::functional::cross_entropy(
+      logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  const auto weight = selected.to(per_pixel.scalar_type());
   DaLossOutput out;
-  if (ratio == 0.0) {
-    out.loss = logits.sum() * 0.0;
-  } else {
-    // Unselected pixels get the ignore label: cross-entropy averages over
-    // the selected ones only.
-    const auto targets = labels.masked_fill(selected.logical_not(), -100);
-    out.loss = torch::nn::functional::cross_entropy(logits, targets,
-                                                    torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
-  }
-  out.logs = {{"pseudo_label_loss", out.loss.item<double>()}, {"pseudo_label_ratio", ratio}};
-  if (class_balanced_) out.logs["pseudo_label_threshold_mean"] = thresholds_.mean().item<double>();
+  out.loss = (per_pixel * weight).sum() / weight.sum().clamp_min(1.0);
+  out.logs = {{"pseudo_label_loss", out.loss}, {"pseudo_label_ratio", selected.to(torch::kFloat).mean()}};
+  if (class_balanced_) out.logs["pseudo_label_threshold_mean"] = thresholds_.mean();
   out.extra["selected"] = selected;
   return out;
 }

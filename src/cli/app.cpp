@@ -35,9 +35,12 @@ int train(const Arguments& args, config::Config& config, const dist::WorldInfo& 
   dist::barrier();  // the directory exists before any rank opens its log file
   log::add_run_file(run::run_directory(config), world.rank);
   spdlog::info("da_dist {} ranks, run directory {}", world.size, run::run_directory(config));
-  const auto comm =
-      dist::make_communicator({config.dist.backend, config.dist.timeout_s, trainer::uses_cuda(config.run)});
-  trainer::Trainer trainer(config, config::to_yaml(config), *comm, world, run::run_directory(config));
+  const bool cuda = trainer::uses_cuda(config.run);
+  const auto comm = dist::make_communicator({config.dist.backend, config.dist.timeout_s, cuda});
+  // With the model on a GPU, the per-step host values (stop flag, logged
+  // means) go over MPI, so they never wait for the GPU's stream.
+  const auto control = cuda ? dist::make_communicator({"auto", config.dist.timeout_s, false}) : nullptr;
+  trainer::Trainer trainer(config, config::to_yaml(config), *comm, world, run::run_directory(config), control.get());
   const int status = trainer.fit(args.resume_path);
   log::flush();
   return status;

@@ -24,6 +24,7 @@ struct RunOptions {
   std::string device = "auto";
   std::int64_t threads = 0;
   std::string precision = "fp32";
+  std::string memory_format = "auto";
 
   template <class V>
   void fields(V& v) {
@@ -38,6 +39,8 @@ struct RunOptions {
     v.choice("device", device, {"auto", "cpu", "cuda"}, "compute device (auto: cuda when available)");
     v.integer("threads", threads, "intra-op threads per rank (0: cores / ranks on the node)", at_least(0));
     v.choice("precision", precision, {"fp32", "bf16", "fp16"}, "autocast precision on CUDA");
+    v.choice("memory_format", memory_format, {"auto", "channels_last", "contiguous"},
+             "layout of 4-D weights and batches (auto: channels_last on CUDA, contiguous on the CPU)");
   }
 };
 

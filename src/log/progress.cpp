@@ -23,10 +23,11 @@ std::string format_progress(const ProgressState& state) {
     const auto it = state.logs.find(key);
     return it == state.logs.end() ? 0.0 : it->second;
   };
-  return fmt::format("epoch {}/{} step {}/{} | {:.1f} img/s | ETA {} | loss {:.4f} (seg {:.4f}, da {:.4f}) | lambda {:.4f}",
-                     state.epoch + 1, state.epochs, state.step, state.steps, state.images_per_s,
-                     format_duration(state.seconds_left), value("loss/total"), value("loss/seg"), value("loss/da"),
-                     value("lambda"));
+  std::string line = fmt::format("epoch {}/{} step {}/{} | {:.1f} img/s | ETA {}", state.epoch + 1, state.epochs,
+                                 state.step, state.steps, state.images_per_s, format_duration(state.seconds_left));
+  if (state.logs.empty()) return line;  // before the epoch's first log step
+  return line + fmt::format(" | loss {:.4f} (seg {:.4f}, da {:.4f}) | lambda {:.4f}", value("loss/total"),
+                            value("loss/seg"), value("loss/da"), value("lambda"));
 }
 
 ProgressLine::ProgressLine(bool terminal) : terminal_(terminal) {}

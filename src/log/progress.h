@@ -19,7 +19,9 @@ struct ProgressState {
   std::int64_t steps = 0;             // steps per epoch
   double images_per_s = 0;            // all ranks' source images per second this epoch
   double seconds_left = -1;           // to the end of the run; < 0: unknown
-  std::map<std::string, double> logs;  // loss/total, loss/seg, loss/da, lambda
+  // loss/total, loss/seg, loss/da, lambda as of the last log step (read from
+  // the device once per log interval); empty before it: not shown.
+  std::map<std::string, double> logs;
 };
 
 // "1:02:03" (hours:minutes:seconds) or "4:05" under an hour; "?" if < 0.

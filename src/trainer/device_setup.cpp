@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
+#include <torch/utils.h>
 
 #include <algorithm>
 #include <stdexcept>
@@ -31,6 +32,9 @@ ComputeSetup setup_compute(const config::RunOptions& run, const dist::WorldInfo&
   setup.threads = run.threads > 0 ? static_cast<int>(run.threads) : std::max(1, cores / std::max(1, world.local_size));
   at::set_num_threads(setup.threads);
 
+  setup.channels_last =
+      run.memory_format == "channels_last" || (run.memory_format == "auto" && setup.device.is_cuda());
+
   if (run.precision != "fp32") {
     if (setup.device.is_cuda()) {
       setup.autocast = run.precision == "bf16" ? c10::kBFloat16 : c10::kHalf;
@@ -40,6 +44,16 @@ ComputeSetup setup_compute(const config::RunOptions& run, const dist::WorldInfo&
     }
   }
   return setup;
+}
+
+void to_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) {
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  }
+  for (auto& b : module.buffers()) {
+    if (b.dim() == 4) b.set_data(b.contiguous(at::MemoryFormat::ChannelsLast));
+  }
 }
 
 }  // namespace da::trainer

@@ -4,6 +4,7 @@
 
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
+#include <torch/nn/module.h>
 
 #include <optional>
 #include <string>
@@ -19,7 +20,14 @@ struct ComputeSetup {
   // Autocast dtype (bf16/fp16) on CUDA; nullopt for fp32 and on the CPU.
   std::optional<c10::ScalarType> autocast;
   bool loss_scaling = false;  // fp16 needs a dynamic loss scale
+  // run.memory_format: 4-D weights and batches channels-last (NHWC in
+  // memory), which cuDNN's convolutions (and tensor cores) run fastest on.
+  bool channels_last = false;
 };
+
+// Converts every 4-D parameter and buffer of `module` to channels-last in
+// place (tensor identities kept: call before optimizers and hooks hold them).
+void to_channels_last(torch::nn::Module& module);
 
 // True when run.device resolves to a GPU (cuda, or auto with CUDA present):
 // the communicator must then take CUDA tensors.

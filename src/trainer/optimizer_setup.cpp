@@ -1,6 +1,7 @@
 #include "trainer/optimizer_setup.h"
 
-#include <torch/nn/utils/clip_grad.h>
+#include <ATen/ATen.h>
+#include <torch/utils.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 
@@ -64,21 +65,26 @@ double OptimizerSetup::lr(std::size_t group) const {
                  : static_cast<const torch::optim::AdamWOptions&>(options).lr();
 }
 
-double OptimizerSetup::clip_gradients(double max_norm) {
-  std::vector<torch::Tensor> params;
+torch::Tensor OptimizerSetup::clip_gradients(double max_norm) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> grads;
   for (const auto& g : optimizer_->param_groups()) {
     for (const auto& p : g.params()) {
-      if (p.grad().defined()) params.push_back(p);
+      if (p.grad().defined()) grads.push_back(p.grad());
     }
   }
-  if (params.empty()) return 0.0;
-  if (max_norm <= 0) {
-    torch::NoGradGuard no_grad;
-    double sum = 0;
-    for (const auto& p : params) sum += p.grad().pow(2).sum().item<double>();
-    return std::sqrt(sum);
+  if (grads.empty()) return torch::zeros({});
+  // Libtorch's clip_grad_norm_ returns a double, i.e. reads the norm on the
+  // host every step; this keeps it on the device.
+  std::vector<torch::Tensor> norms;
+  norms.reserve(grads.size());
+  for (const auto& grad : grads) norms.push_back(grad.norm(2).to(grads.front().scalar_type()));
+  const torch::Tensor total = torch::stack(norms).norm(2);
+  if (max_norm > 0) {
+    const torch::Tensor factor = (max_norm / (total + 1e-6)).clamp_max(1.0);
+    for (auto& grad : grads) grad.mul_(factor.to(grad.scalar_type()));
   }
-  return torch::nn::utils::clip_grad_norm_(params, max_norm);
+  return total;
 }
 
 }  // namespace da::trainer

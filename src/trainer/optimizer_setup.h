@@ -30,8 +30,10 @@ class OptimizerSetup {
   double lr(std::size_t group) const;
 
   // Scales all gradients so their global L2 norm is at most max_norm
-  // (no-op for max_norm <= 0). Returns the norm before clipping.
-  double clip_gradients(double max_norm);
+  // (no-op for max_norm <= 0), as torch.nn.utils.clip_grad_norm_. Returns
+  // the norm before clipping as a scalar tensor on the gradients' device:
+  // computed and applied there, so the host does not wait for it.
+  torch::Tensor clip_gradients(double max_norm);
 
  private:
   std::unique_ptr<torch::optim::Optimizer> optimizer_;

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -46,15 +47,10 @@ std::string describe(const at::Tensor& t) {
   return std::string(c10::toString(t.scalar_type())) + " [" + shape + "]";
 }
 
-// The batch on the training device; a batch of stored pixels
-// (data.normalize.on: device) is normalised there, after the copy.
-io::Batch to_device(io::Batch batch, c10::Device device, const io::TileLoader& loader) {
-  if (!device.is_cpu()) {
-    batch.image = batch.image.to(device, /*non_blocking=*/true);
-    if (batch.mask.defined()) batch.mask = batch.mask.to(device, /*non_blocking=*/true);
-  }
+// A batch of stored pixels (data.normalize.on: device) is normalised where
+// it is, after its copy to the device.
+void normalize_stored(io::Batch& batch, const io::TileLoader& loader) {
   if (!loader.options().normalize) io::normalize_batch(batch, loader.normalization());
-  return batch;
 }
 
 // Autocast for the forward pass on CUDA (bf16/fp16); nothing on the CPU.
@@ -131,9 +127,15 @@ double peak_rss_mib() {
 }  // namespace
 
 Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Communicator& comm,
-                 const dist::WorldInfo& world, std::string run_dir)
-    : config_(config), config_yaml_(std::move(config_yaml)), comm_(comm), world_(world), run_dir_(std::move(run_dir)) {
+                 const dist::WorldInfo& world, std::string run_dir, dist::Communicator* control)
+    : config_(config),
+      config_yaml_(std::move(config_yaml)),
+      comm_(comm),
+      control_(control != nullptr ? *control : comm),
+      world_(world),
+      run_dir_(std::move(run_dir)) {
   compute_ = setup_compute(config_.run, world_);
+  feed_ = make_device_feed(compute_.device);
   torch::manual_seed(static_cast<std::uint64_t>(config_.run.seed));
   const config::DataOptions& data = config_.data;
   if (data.source.train.empty()) throw config::ConfigError("data.source.train: no source training archives given");
@@ -148,6 +150,7 @@ Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Co
   class_names_ = source_set.info().classes;
   model_ = build_model(config_, spec);
   model_->to(compute_.device);
+  if (compute_.channels_last) to_channels_last(*model_);
 
   methods::ModelInfo info;
   info.classes = spec.classes;
@@ -159,7 +162,10 @@ Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Co
   for (auto& wm : methods_) wm.method->attach_collectives(collectives);
   bool target_labels = false;
   for (auto& wm : methods_) {
-    if (auto module = wm.method->module()) module->to(compute_.device);
+    if (auto module = wm.method->module()) {
+      module->to(compute_.device);
+      if (compute_.channels_last) to_channels_last(*module);
+    }
     target_labels = target_labels || wm.method->requires_target_labels();
   }
   if (target_labels && !target_set.info().has_masks) {
@@ -434,8 +440,14 @@ double Trainer::optimizer_step(std::int64_t epoch, std::int64_t step_in_epoch) {
   return waited;
 }
 
-StepLosses Trainer::train_step(const io::PairedBatch& batch, std::int64_t epoch, std::int64_t step_in_epoch,
+StepLosses Trainer::train_step(const io::PairedBatch& pair, std::int64_t epoch, std::int64_t step_in_epoch,
                                double lambda, bool da_active, StepTimeSplit& split) {
+  io::PairedBatch batch = pair;  // tensors shared, not copied
+  if (compute_.channels_last) {
+    for (io::Batch* domain : {&batch.source, &batch.target}) {
+      if (domain->image.defined()) domain->image = domain->image.contiguous(at::MemoryFormat::ChannelsLast);
+    }
+  }
   const std::int64_t steps = train_loader_->steps_per_epoch();
   const std::int64_t k = config_.run.accumulate_grad_batches;
   const bool first_micro = step_in_epoch % k == 0;
@@ -490,56 +502,74 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
   const std::int64_t k = config_.run.accumulate_grad_batches;
   const auto& da = config_.domain_adaptation;
   const bool da_active = epoch >= da.warmup_epochs;
-  std::map<std::string, double> sums;
+  StepLogSums sums;
+  std::map<std::string, double> logged;  // the last log step's values, for the progress line
   std::int64_t counted = 0;
   StepTimeSplit split;
   double control_wait = 0;  // the per-step stop-flag all-reduce
   set_train_mode(true);
   const auto epoch_start = std::chrono::steady_clock::now();
   if (progress_line_) progress_line_->start_epoch();
+  // Pairs are taken from the loader one step ahead: the next pair's copy to
+  // the device (a side stream on CUDA) runs while this step computes. Each
+  // keeps the loader position after it, which is what a checkpoint after its
+  // step must hold.
+  std::deque<io::PairedPosition> fed;
+  const auto feed_next = [&] {
+    auto pair = train_loader_->next();
+    if (!pair) return;
+    feed_->push(std::move(*pair));
+    fed.push_back(train_loader_->position());
+  };
+  feed_next();
   for (;;) {
     const auto data_start = std::chrono::steady_clock::now();
-    auto pair = train_loader_->next();
-    if (!pair) break;
-    const io::PairedBatch batch{to_device(std::move(pair->source), compute_.device, train_loader_->source()),
-                                to_device(std::move(pair->target), compute_.device, train_loader_->target())};
+    if (fed.empty()) break;
+    io::PairedBatch batch = feed_->take();
+    const io::PairedPosition position = fed.front();
+    fed.pop_front();
+    feed_next();
+    normalize_stored(batch.source, train_loader_->source());
+    normalize_stored(batch.target, train_loader_->target());
     split.data_wait += seconds_since(data_start);
-    const std::int64_t step_in_epoch = train_loader_->position().step - 1;
+    const std::int64_t step_in_epoch = position.step - 1;
     const double progress = methods::schedule_progress(da.step_mode, epoch, config_.run.max_epochs,
                                                        progress_.global_step, total_steps, da.warmup_epochs, steps);
     const double lambda = da_active ? lambda_schedule_.at(progress) : 0.0;
     const bool last_micro = (step_in_epoch + 1) % k == 0 || step_in_epoch + 1 == steps;
     StepLosses losses = train_step(batch, epoch, step_in_epoch, lambda, da_active, split);
     ++progress_.global_step;
-    progress_.position = train_loader_->position();
+    progress_.position = position;
 
     losses.logs["lr"] = optimizer_->lr(0);
-    for (const auto& [key, value] : losses.logs) sums[key] += value;
+    sums.add(losses.logs);  // on the device: no wait
     ++counted;
-    if (progress_.global_step % config_.run.log_every_n_steps == 0) {
-      losses.logs = mean_over_ranks(comm_, losses.logs);
-    }
     const bool log_step = progress_.global_step % config_.run.log_every_n_steps == 0;
-    if (metrics_log_ && log_step) metrics_log_->write("step", epoch, progress_.global_step, losses.logs);
+    if (log_step) {
+      // The one read from the device in a log interval.
+      logged = mean_over_ranks(control_, read_logs(losses.logs));
+      if (metrics_log_) metrics_log_->write("step", epoch, progress_.global_step, logged);
+    }
     if (progress_line_) {
       log::ProgressState state;
       state.epoch = epoch;
       state.epochs = config_.run.max_epochs;
       state.step = step_in_epoch + 1;
       state.steps = steps;
-      state.logs = losses.logs;
+      state.logs = logged;
       progress_line_->step(state, static_cast<double>(config_.data.batch_size * world_.size),
                            total_steps - progress_.global_step, log_step);
     }
     if (world_.size > 1 && progress_.global_step % config_.dist.check_every_n_steps == 0) {
-      dist::check_agreement(comm_, {{"global step", static_cast<double>(progress_.global_step)},
-                                    {"epoch", static_cast<double>(epoch)},
-                                    {"lambda", lambda}});
+      dist::check_agreement(control_, {{"global step", static_cast<double>(progress_.global_step)},
+                                       {"epoch", static_cast<double>(epoch)},
+                                       {"lambda", lambda}});
     }
-    // A preemption signal may reach the ranks at different steps: agree on the max.
+    // A preemption signal may reach the ranks at different steps: agree on
+    // the max (on the host: over MPI when the model is on a GPU).
     at::Tensor stop = at::full({1}, preemption_requested() ? 1 : 0, at::kInt);
     const auto stop_start = std::chrono::steady_clock::now();
-    comm_.all_reduce(stop, dist::ReduceOp::kMax);
+    control_.all_reduce(stop, dist::ReduceOp::kMax);
     control_wait += seconds_since(stop_start);
     if (stop.item<int>() != 0 && !last_micro) continue;  // finish the accumulation window first
     if (stop.item<int>() != 0) return false;
@@ -547,7 +577,7 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
   if (progress_line_) progress_line_->end_epoch();
   // Every rank ran the same number of steps, so the mean of the ranks' means
   // is the mean over the global batches.
-  for (const auto& [key, value] : mean_over_ranks(comm_, sums)) {
+  for (const auto& [key, value] : mean_over_ranks(control_, sums.read())) {
     epoch_means["train/" + key] = value / static_cast<double>(counted);
   }
   // Throughput of this epoch (loading included): source images of all ranks
@@ -570,7 +600,7 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
   }
   // Peak resident memory of the most demanding rank.
   at::Tensor peak = at::full({1}, peak_rss_mib(), at::kDouble);
-  comm_.all_reduce(peak, dist::ReduceOp::kMax);
+  control_.all_reduce(peak, dist::ReduceOp::kMax);
   epoch_means["time/peak_rss_mb"] = peak.item<double>();
   return true;
 }

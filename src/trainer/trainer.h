@@ -27,6 +27,7 @@
 #include "methods/lambda_schedule.h"
 #include "models/segmentation_model.h"
 #include "trainer/checkpoint.h"
+#include "trainer/device_feed.h"
 #include "trainer/device_setup.h"
 #include "trainer/loss_scaler.h"
 #include "trainer/lr_schedule.h"
@@ -49,8 +50,12 @@ class Trainer {
  public:
   // `config_yaml`: the resolved configuration (stored in checkpoints and
   // compared across ranks). `run_dir` exists on rank 0's filesystem.
+  // `comm` carries the model's tensors (gradients, BatchNorm and method
+  // statistics); `control`, when given, the host-side values of each step
+  // (the stop flag, logged means, agreement checks), so that on a GPU these
+  // go over MPI and never wait for the NCCL stream. Without it, `comm`.
   Trainer(const config::Config& config, std::string config_yaml, dist::Communicator& comm,
-          const dist::WorldInfo& world, std::string run_dir);
+          const dist::WorldInfo& world, std::string run_dir, dist::Communicator* control = nullptr);
   ~Trainer();
 
   // Trains to run.max_epochs (or an early stop). `resume`: a checkpoint
@@ -99,11 +104,13 @@ class Trainer {
   config::Config config_;
   std::string config_yaml_;
   dist::Communicator& comm_;
+  dist::Communicator& control_;
   dist::WorldInfo world_;
   std::string run_dir_;
   ComputeSetup compute_;
 
   std::unique_ptr<io::PairedLoader> train_loader_;
+  std::unique_ptr<DeviceFeed> feed_;  // training pairs to the device, one step ahead
   std::unique_ptr<io::TileLoader> source_val_;
   std::unique_ptr<io::TileLoader> target_val_;
   std::unique_ptr<io::TileLoader> target_bn_loader_;  // AdaBN: target training tiles, in order, unaugmented

@@ -92,9 +92,9 @@ StepLosses TrainingStep::forward(const io::PairedBatch& batch, double lambda, st
     }
   }
   result.total = seg + da;
-  result.logs["loss/seg"] = seg.item<double>();
-  result.logs["loss/da"] = da.item<double>();
-  result.logs["loss/total"] = result.total.item<double>();
+  result.logs["loss/seg"] = seg;
+  result.logs["loss/da"] = da;
+  result.logs["loss/total"] = result.total;
   result.logs["lambda"] = da_active ? lambda : 0.0;
   return result;
 }

@@ -22,12 +22,15 @@
 #include "models/segmentation_model.h"
 #include "trainer/method_setup.h"
 #include "trainer/segmentation_loss.h"
+#include "trainer/step_log_sums.h"
 
 namespace da::trainer {
 
 struct StepLosses {
   at::Tensor total;                    // the scalar to differentiate
-  std::map<std::string, double> logs;  // loss/seg, loss/da, loss/total, lambda, da/<method>/<key>
+  // loss/seg, loss/da, loss/total, lambda, da/<method>/<key>: tensors stay
+  // on the device until logged (step_log_sums.h).
+  StepLogs logs;
 };
 
 class TrainingStep {

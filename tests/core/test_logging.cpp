@@ -76,6 +76,8 @@ TEST(Progress, DurationAndLineFormats) {
   state.logs = {{"loss/total", 0.8123}, {"loss/seg", 0.1}, {"loss/da", 0.7123}, {"lambda", 0.99}};
   EXPECT_EQ(log::format_progress(state),
             "epoch 2/6 step 10/20 | 21.3 img/s | ETA 4:05 | loss 0.8123 (seg 0.1000, da 0.7123) | lambda 0.9900");
+  state.logs.clear();  // before the first log step no loss has been read from the device
+  EXPECT_EQ(log::format_progress(state), "epoch 2/6 step 10/20 | 21.3 img/s | ETA 4:05");
 }
 
 // Not on a terminal (a Slurm log): plain lines only on the steps marked,

@@ -65,13 +65,28 @@ TEST(MpiCommunicator, Errors) {
   MpiCommunicator comm(30);
   auto half = at::ones({4}, at::kHalf);
   EXPECT_THROW(comm.all_reduce(half), DistError);
-  auto strided = at::ones({4, 4}).t();
+  auto strided = at::ones({4, 4}).slice(1, 0, 4, 2);  // every other column: gaps in memory
   try {
     comm.all_reduce(strided);
     FAIL() << "expected DistError";
   } catch (const DistError& e) {
-    EXPECT_STREQ(e.what(), "all_reduce: tensor must be contiguous");
+    EXPECT_STREQ(e.what(), "all_reduce: tensor must be dense (contiguous or another dense layout)");
   }
+}
+
+// Channels-last weights (run.memory_format) are dense but not contiguous:
+// reduced and broadcast element for element like contiguous ones.
+TEST(MpiCommunicator, ChannelsLastTensors) {
+  MpiCommunicator comm(30);
+  const at::Tensor values = at::arange(24, at::kFloat).reshape({1, 2, 3, 4});
+  at::Tensor summed = (values * (comm.rank() + 1)).contiguous(at::MemoryFormat::ChannelsLast);
+  comm.all_reduce(summed);
+  const double ranks = comm.size() * (comm.size() + 1) / 2.0;  // 1 + 2 + ... + size
+  EXPECT_TRUE(summed.is_contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(at::equal(summed, values * ranks));
+  at::Tensor broadcast = (values + comm.rank()).contiguous(at::MemoryFormat::ChannelsLast);
+  comm.broadcast(broadcast, 0);
+  EXPECT_TRUE(at::equal(broadcast, values));
 }
 
 // A rank that never joins: the other's wait() ends with a timeout error that

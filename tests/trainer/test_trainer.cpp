@@ -101,8 +101,8 @@ TEST(Optimizer, ScheduleScalesEveryGroupAndClipping) {
   EXPECT_DOUBLE_EQ(setup.lr(1), 0.5);
   a.mutable_grad() = at::full({2}, 3.0, at::kDouble);
   b.mutable_grad() = at::full({1}, 4.0, at::kDouble);  // global norm sqrt(9+9+16) = sqrt(34)
-  EXPECT_NEAR(setup.clip_gradients(0.0), std::sqrt(34.0), 1e-12);
-  EXPECT_NEAR(setup.clip_gradients(1.0), std::sqrt(34.0), 1e-12);
+  EXPECT_NEAR(setup.clip_gradients(0.0).item<double>(), std::sqrt(34.0), 1e-12);
+  EXPECT_NEAR(setup.clip_gradients(1.0).item<double>(), std::sqrt(34.0), 1e-12);
   EXPECT_NEAR(at::cat({a.grad(), b.grad()}).norm().item<double>(), 1.0, 1e-6);
 }
 

@@ -172,6 +172,48 @@ TEST_F(TrainingTest, NormalisingOnTheDeviceTrainsLikeNormalisingInTheLoader) {
   EXPECT_EQ(a.metrics.at("train/loss/seg"), b.metrics.at("train/loss/seg"));
 }
 
+// run.memory_format channels_last (the CUDA default): weights and batches
+// NHWC in memory. The same training as contiguous up to the summation order
+// of the convolution kernels. With SGD: AdamW's first steps would magnify
+// that rounding in near-zero gradients into full-size updates.
+TEST_F(TrainingTest, ChannelsLastTrainsLikeContiguous) {
+  config::Config contiguous = test::training_config(dir_ + "/a", kDann);
+  contiguous.run.max_epochs = 2;
+  contiguous.run.memory_format = "contiguous";
+  contiguous.optimizer.name = "sgd";
+  config::Config channels_last = contiguous;
+  channels_last.run.output_dir = dir_ + "/b";
+  channels_last.run.memory_format = "channels_last";
+  {
+    config::Config probe = channels_last;
+    probe.run.output_dir = dir_ + "/probe";
+    run::prepare_run_directory(probe);
+    dist::LocalCommunicator comm;
+    trainer::Trainer trainer(probe, config::to_yaml(probe), comm, dist::WorldInfo{}, run::run_directory(probe));
+    const at::Tensor conv = trainer.model()->named_parameters()["encoder.conv1.weight"];
+    EXPECT_TRUE(conv.is_contiguous(at::MemoryFormat::ChannelsLast));
+    EXPECT_FALSE(conv.is_contiguous());
+  }
+  const RunResult a = train(contiguous);
+  const RunResult b = train(channels_last);
+  ASSERT_EQ(a.status, 0);
+  ASSERT_EQ(b.status, 0);
+  ASSERT_EQ(a.state.size(), b.state.size());
+  for (const auto& [name, tensor] : a.state) {
+    const at::Tensor other = b.state.at(name);
+    if (tensor.dim() == 4) EXPECT_TRUE(other.is_contiguous(at::MemoryFormat::ChannelsLast)) << name;
+    if (tensor.is_floating_point()) {
+      EXPECT_TRUE(at::allclose(tensor, other, 1e-3, 1e-4)) << name << " max abs diff "
+                                                          << (tensor - other).abs().max().item<double>();
+    } else {
+      EXPECT_TRUE(at::equal(tensor, other)) << name;
+    }
+  }
+  for (const char* key : {"train/loss/seg", "train/loss/da"}) {
+    EXPECT_NEAR(a.metrics.at(key), b.metrics.at(key), 1e-4 * std::abs(a.metrics.at(key))) << key;
+  }
+}
+
 // Every built-in method trains the tiny U-Net for an epoch: its loss is
 // finite, logged under da/<method>/, and takes part in the total.
 TEST_F(TrainingTest, EveryMethodTrainsAndLogsItsLoss) {

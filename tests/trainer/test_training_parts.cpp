@@ -19,6 +19,7 @@
 #include "support/process.h"
 #include "trainer/checkpoint.h"
 #include "trainer/loss_scaler.h"
+#include "trainer/step_log_sums.h"
 #include "trainer/training_step.h"
 #include "trainer/validation.h"
 
@@ -194,6 +195,11 @@ TEST_F(StepBatchNorm, JointNormalisesBothDomainsTogether) {
   const at::Tensor logits = reference->forward(at::cat({b.source.image, b.target.image})).logits;
   const trainer::SegmentationLoss loss{255, 0.0};
   EXPECT_NEAR(losses.logs.at("loss/seg"), loss(logits.narrow(0, 0, 2), b.source.mask).item<double>(), 1e-6);
+  // The step's losses stay tensors (read once per log interval, not each step).
+  for (const char* key : {"loss/seg", "loss/da", "loss/total", "da/entropy/entropy_loss"}) {
+    EXPECT_FALSE(losses.logs.at(key).on_host()) << key;
+  }
+  EXPECT_TRUE(losses.logs.at("lambda").on_host());
 }
 
 TEST_F(StepBatchNorm, SeparateNormalisesEachDomainAlone) {
@@ -248,6 +254,31 @@ TEST(Checkpoint, MissingAndCorruptFilesAreNamed) {
         << e.what();
   }
   fs::remove_all(dir);
+}
+
+// Logged values summed over steps without reading the device: tensor and
+// host values alike come out as the sums of what was added, and one step's
+// values read as doubles.
+TEST(StepLogSums, SumTensorAndHostValues) {
+  trainer::StepLogSums sums;
+  const std::vector<float> seg{0.5F, 0.25F, 0.125F};
+  for (std::size_t i = 0; i < seg.size(); ++i) {
+    trainer::StepLogs logs;
+    logs["loss/seg"] = at::full({}, seg[i], at::kFloat);
+    logs["acc"] = at::full({1}, static_cast<double>(i), at::kDouble);  // one element, any shape
+    logs["lr"] = 0.1 * static_cast<double>(i + 1);
+    sums.add(logs);
+    const auto read = trainer::read_logs(logs);
+    EXPECT_EQ(read.at("loss/seg"), static_cast<double>(seg[i]));
+    EXPECT_EQ(read.at("acc"), static_cast<double>(i));
+    EXPECT_DOUBLE_EQ(read.at("lr"), 0.1 * static_cast<double>(i + 1));
+  }
+  const auto total = sums.read();
+  EXPECT_EQ(total.size(), 3u);
+  EXPECT_DOUBLE_EQ(total.at("loss/seg"), 0.875);
+  EXPECT_DOUBLE_EQ(total.at("acc"), 3.0);
+  EXPECT_NEAR(total.at("lr"), 0.6, 1e-15);
+  EXPECT_THROW(methods::LogValue(at::zeros({2})), std::invalid_argument);
 }
 
 }  // namespace
