@@ -1,8 +1,12 @@
 #include "io/direct_chunk_reader.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "io/hdf5_handle.h"
 
@@ -37,7 +41,8 @@ bool inflate_exact(const unsigned char* in, size_t in_bytes, unsigned char* out,
 
 }  // namespace
 
-DirectChunkReader::DirectChunkReader(hid_t dataset, hid_t memory_type, size_t row_bytes) : row_bytes_(row_bytes) {
+DirectChunkReader::DirectChunkReader(hid_t dataset, hid_t memory_type, size_t row_bytes, const std::string& path)
+    : row_bytes_(row_bytes) {
   const H5Handle create(H5Dget_create_plist(dataset), H5Pclose);
   const H5Handle space(H5Dget_space(dataset), H5Sclose);
   const H5Handle type(H5Dget_type(dataset), H5Tclose);
@@ -78,10 +83,17 @@ DirectChunkReader::DirectChunkReader(hid_t dataset, hid_t memory_type, size_t ro
       return;  // fletcher32, szip, a plugin...: HDF5 decodes it
     }
   }
+  if (element_size_ == 0 || row_bytes_ == 0) {
+    pipeline_.clear();
+    return;
+  }
+  if (pipeline_.empty()) {
+    enable_unfiltered(dataset, dims[0], path);
+    return;
+  }
   const bool deflate_only = pipeline_ == std::vector<Filter>{Filter::kDeflate};
   const bool shuffle_deflate = pipeline_ == std::vector<Filter>{Filter::kShuffle, Filter::kDeflate};
-  // No filters: H5Dread copies the chunk under the lock either way, nothing to gain.
-  if ((!deflate_only && !shuffle_deflate) || element_size_ == 0 || row_bytes_ == 0) {
+  if (!deflate_only && !shuffle_deflate) {
     pipeline_.clear();
     return;
   }
@@ -90,8 +102,80 @@ DirectChunkReader::DirectChunkReader(hid_t dataset, hid_t memory_type, size_t ro
   enabled_ = true;
 }
 
+DirectChunkReader::~DirectChunkReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+DirectChunkReader::DirectChunkReader(DirectChunkReader&& other) noexcept { *this = std::move(other); }
+
+DirectChunkReader& DirectChunkReader::operator=(DirectChunkReader&& other) noexcept {
+  if (this == &other) return *this;
+  if (fd_ >= 0) ::close(fd_);
+  enabled_ = other.enabled_;
+  rank_ = other.rank_;
+  row_bytes_ = other.row_bytes_;
+  element_size_ = other.element_size_;
+  pipeline_ = std::move(other.pipeline_);
+  fd_ = std::exchange(other.fd_, -1);
+  base_address_ = other.base_address_;
+  addresses_ = std::move(other.addresses_);
+  stored_ = std::move(other.stored_);
+  work_ = std::move(other.work_);
+  other.enabled_ = false;
+  return *this;
+}
+
+void DirectChunkReader::enable_unfiltered(hid_t dataset, hsize_t rows, const std::string& path) {
+  // A user block shifts every HDF5 address by its size.
+  const H5Handle file(H5Iget_file_id(dataset), H5Fclose);
+  const H5Handle create(file.valid() ? H5Fget_create_plist(file.get()) : H5I_INVALID_HID, H5Pclose);
+  hsize_t user_block = 0;
+  if (!create.valid() || H5Pget_userblock(create.get(), &user_block) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return;
+  }
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) return;
+  base_address_ = user_block;
+  addresses_.assign(rows, 0);
+  enabled_ = true;
+}
+
 bool DirectChunkReader::read(hid_t dataset, int64_t index, void* out) {
   if (!enabled_ || index < 0) return false;
+  return pipeline_.empty() ? read_unfiltered(dataset, index, out) : read_filtered(dataset, index, out);
+}
+
+bool DirectChunkReader::read_unfiltered(hid_t dataset, int64_t index, void* out) {
+  if (static_cast<size_t>(index) >= addresses_.size()) return false;
+  uint64_t& address = addresses_[static_cast<size_t>(index)];
+  if (address == 0) {
+    std::vector<hsize_t> offset(rank_, 0);
+    offset[0] = static_cast<hsize_t>(index);
+    unsigned skipped = 0;
+    haddr_t chunk_address = HADDR_UNDEF;
+    hsize_t stored = 0;
+    // HADDR_UNDEF: never written, H5Dread returns the fill value.
+    if (H5Dget_chunk_info_by_coord(dataset, offset.data(), &skipped, &chunk_address, &stored) < 0 ||
+        chunk_address == HADDR_UNDEF || stored != row_bytes_ || skipped != 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return false;
+    }
+    address = base_address_ + chunk_address;
+  }
+  // From here on no HDF5 call: the copy runs outside HDF5's global lock.
+  auto* target = static_cast<unsigned char*>(out);
+  size_t done = 0;
+  while (done < row_bytes_) {
+    const ssize_t n = ::pread(fd_, target + done, row_bytes_ - done, static_cast<off_t>(address + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;  // an error or end of file (truncated): H5Dread reports it
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool DirectChunkReader::read_filtered(hid_t dataset, int64_t index, void* out) {
   std::vector<hsize_t> offset(rank_, 0);
   offset[0] = static_cast<hsize_t>(index);
   hsize_t stored = 0;

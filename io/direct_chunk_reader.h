@@ -1,25 +1,32 @@
-// Reads one row (axis 0 entry) of a chunked, deflate(+shuffle) dataset with
-// H5Dread_chunk and decodes it ourselves (zlib inflate, then unshuffle).
+// Reads one row (axis 0 entry) of a chunked dataset without HDF5's read path:
+//   deflate(+shuffle) chunks: H5Dread_chunk, then decoded here (zlib inflate,
+//     then unshuffle);
+//   unfiltered chunks: pread() of the chunk's bytes from the file, at the
+//     address HDF5 reports for it (looked up once per chunk).
 //
 // Why: the thread-safe HDF5 build holds one global lock around every API
-// call, so H5Dread's filter pipeline (the inflate) never runs on two threads
-// at once and loader workers do not scale on compressed archives. A direct
-// chunk read holds the lock only while the stored bytes are copied; the
-// inflate runs outside it, on the worker's own thread.
+// call, so H5Dread (its filter pipeline, and even the plain copy of an
+// unfiltered chunk) never runs on two threads at once, and loader workers do
+// not scale. A direct deflate read holds the lock only while the stored bytes
+// are copied, the inflate runs on the worker's own thread; an unfiltered read
+// holds it only for the first address lookup of a chunk, the copy is a pread
+// straight into the caller's buffer (a batch row), as fast as read() of the
+// file itself.
 //
 // Only what is decoded exactly as HDF5 would is taken this way: one chunk per
 // row spanning the other axes, a file type equal to the memory type (no
-// conversion), and a pipeline of deflate and shuffle only. Everything else —
-// other filters, a chunk whose filter mask says a filter was skipped, an
-// unwritten chunk (fill value), any HDF5 or zlib error, a size mismatch —
-// makes read() return false and the caller uses H5Dread, so values and error
-// messages stay HDF5's.
+// conversion), and a pipeline of deflate and shuffle only, or none. Everything
+// else — other filters, a chunk whose filter mask says a filter was skipped,
+// an unwritten chunk (fill value), a stored size other than the row's, any
+// HDF5, zlib or read error — makes read() return false and the caller uses
+// H5Dread, so values and error messages stay HDF5's.
 #pragma once
 
 #include <hdf5.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace da::io {
@@ -27,10 +34,16 @@ namespace da::io {
 class DirectChunkReader {
  public:
   DirectChunkReader() = default;
-  // Inspects `dataset` (rows of `row_bytes` bytes read as `memory_type`);
-  // never throws, leaves the reader disabled when the direct path cannot be
-  // used for any chunk.
-  DirectChunkReader(hid_t dataset, hid_t memory_type, size_t row_bytes);
+  // Inspects `dataset` (rows of `row_bytes` bytes read as `memory_type`) of
+  // the file at `path` (opened read-only for unfiltered chunks); never
+  // throws, leaves the reader disabled when the direct path cannot be used
+  // for any chunk.
+  DirectChunkReader(hid_t dataset, hid_t memory_type, size_t row_bytes, const std::string& path);
+  ~DirectChunkReader();
+  DirectChunkReader(DirectChunkReader&& other) noexcept;
+  DirectChunkReader& operator=(DirectChunkReader&& other) noexcept;
+  DirectChunkReader(const DirectChunkReader&) = delete;
+  DirectChunkReader& operator=(const DirectChunkReader&) = delete;
 
   bool enabled() const { return enabled_; }
 
@@ -40,12 +53,19 @@ class DirectChunkReader {
   bool read(hid_t dataset, int64_t index, void* out);
 
  private:
+  void enable_unfiltered(hid_t dataset, hsize_t rows, const std::string& path);
+  bool read_unfiltered(hid_t dataset, int64_t index, void* out);
+  bool read_filtered(hid_t dataset, int64_t index, void* out);
+
   enum class Filter { kDeflate, kShuffle };
   bool enabled_ = false;
   int rank_ = 0;
   size_t row_bytes_ = 0;
   size_t element_size_ = 1;
-  std::vector<Filter> pipeline_;      // in the order HDF5 applies them when writing
+  std::vector<Filter> pipeline_;      // in the order HDF5 applies them when writing; empty: unfiltered
+  int fd_ = -1;                        // unfiltered: the file, read-only
+  uint64_t base_address_ = 0;          // unfiltered: where HDF5's addresses start (after a user block)
+  std::vector<uint64_t> addresses_;    // unfiltered: file offset of each row's chunk, 0 = not looked up
   std::vector<unsigned char> stored_;  // the chunk as stored
   std::vector<unsigned char> work_;    // intermediate stage of the decode
 };

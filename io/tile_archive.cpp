@@ -125,7 +125,7 @@ void TileArchive::open_images() {
   info_.num_tiles = static_cast<int64_t>(shape[0]);
   info_.height = static_cast<int64_t>(shape[2]);
   info_.width = static_cast<int64_t>(shape[3]);
-  direct_images_ = DirectChunkReader(images_.get(), hdf5_memory_type(info_.pixel_type), image_bytes());
+  direct_images_ = DirectChunkReader(images_.get(), hdf5_memory_type(info_.pixel_type), image_bytes(), path_);
 }
 
 H5Handle TileArchive::open_dataset(const char* name, const std::vector<hsize_t>& expected, const char* layout,
@@ -166,7 +166,7 @@ void TileArchive::open_masks() {
         path_, "attribute 'ignore_index'",
         std::to_string(info_.ignore_index) + " is also a class index (" + std::to_string(k) + " classes)");
   }
-  direct_masks_ = DirectChunkReader(masks_.get(), H5T_NATIVE_UINT8, mask_bytes());
+  direct_masks_ = DirectChunkReader(masks_.get(), H5T_NATIVE_UINT8, mask_bytes(), path_);
 }
 
 void TileArchive::open_meta() {

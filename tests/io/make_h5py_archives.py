@@ -41,8 +41,10 @@ def root(f, **overrides):
             f.attrs[key] = value
 
 
-def write_good_uint8(path):
-    with h5py.File(path, "w") as f:
+def write_good_uint8(path, userblock_size=0):
+    # A user block (bytes before the HDF5 data, e.g. a header another tool
+    # put there) shifts every HDF5 file address by its size.
+    with h5py.File(path, "w", userblock_size=userblock_size) as f:
         root(f, classes=CLASSES, ignore_index=np.uint8(255), band_mean=np.array([1.5, 2.5, 3.5, 4.5]),
              band_std=np.array([0.5, 1.0, 2.0, 4.0]), crs="EPSG:32632", sources=["a.tif", "b.tif"])
         f.create_dataset("images", data=image_values().astype(np.uint8), chunks=(1, C, H, W))
@@ -134,6 +136,7 @@ def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     write_good_uint8(os.path.join(out, "h5py_uint8.h5"))
+    write_good_uint8(os.path.join(out, "h5py_uint8_userblock.h5"), userblock_size=1024)
     write_good_fixed_float(os.path.join(out, "h5py_fixed_float.h5"))
     write_good_uint16(os.path.join(out, "h5py_uint16.h5"))
     write_compressed_variants(out)

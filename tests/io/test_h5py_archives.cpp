@@ -169,9 +169,10 @@ TEST_F(H5pyArchiveTest, UnreadableChunk) {
   EXPECT_EQ(image, test::expected_image(generator_layout(PixelType::kUint8), 2));
 }
 
-// Direct chunk reads (H5Dread_chunk + our own inflate and unshuffle) of
-// archives h5py compressed: byte for byte what H5Dread gives, and the values
-// written; what they do not handle (fletcher32, an unwritten chunk, a corrupt
+// Direct chunk reads (H5Dread_chunk + our own inflate and unshuffle of
+// compressed chunks, pread of unfiltered ones) of archives h5py wrote: byte
+// for byte what H5Dread gives, and the values written, also behind a user
+// block; what they do not handle (fletcher32, an unwritten chunk, a corrupt
 // chunk) goes through H5Dread.
 TEST_F(H5pyArchiveTest, DirectChunkReadsEqualH5Dread) {
   struct Expect {
@@ -187,7 +188,8 @@ TEST_F(H5pyArchiveTest, DirectChunkReadsEqualH5Dread) {
                           Expect{"h5py_uint16.h5", PixelType::kUint16, 200, false, true},
                           Expect{"h5py_fixed_float.h5", PixelType::kFloat32, 0.25, false, true},
                           Expect{"h5py_uint16_fletcher32.h5", PixelType::kUint16, 200, false, false},
-                          Expect{"h5py_uint8.h5", PixelType::kUint8, 1, true, false}}) {
+                          Expect{"h5py_uint8.h5", PixelType::kUint8, 1, true, true},
+                          Expect{"h5py_uint8_userblock.h5", PixelType::kUint8, 1, true, true}}) {
     const TileArchive direct(path(e.name));
     TileArchive plain(path(e.name));
     plain.set_direct_chunk_reads(false);

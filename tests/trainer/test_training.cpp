@@ -201,7 +201,9 @@ TEST_F(TrainingTest, ChannelsLastTrainsLikeContiguous) {
   ASSERT_EQ(a.state.size(), b.state.size());
   for (const auto& [name, tensor] : a.state) {
     const at::Tensor other = b.state.at(name);
-    if (tensor.dim() == 4) EXPECT_TRUE(other.is_contiguous(at::MemoryFormat::ChannelsLast)) << name;
+    if (tensor.dim() == 4) {
+      EXPECT_TRUE(other.is_contiguous(at::MemoryFormat::ChannelsLast)) << name;
+    }
     if (tensor.is_floating_point()) {
       EXPECT_TRUE(at::allclose(tensor, other, 1e-3, 1e-4)) << name << " max abs diff "
                                                           << (tensor - other).abs().max().item<double>();
