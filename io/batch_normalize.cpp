@@ -7,6 +7,11 @@
 
 namespace da::io {
 
+at::Tensor stored_pixels_as_float(const at::Tensor& image) {
+  if (image.scalar_type() == at::kShort) return image.to(at::kInt).bitwise_and(0xFFFF).to(at::kFloat);
+  return image.to(at::kFloat);
+}
+
 at::Tensor normalize_image(const at::Tensor& image, const BandNormalization& normalization) {
   const int64_t channels = static_cast<int64_t>(normalization.mean.size());
   if (image.dim() != 4 || image.size(1) != channels) {
@@ -16,7 +21,7 @@ at::Tensor normalize_image(const at::Tensor& image, const BandNormalization& nor
   const auto options = at::TensorOptions().dtype(at::kFloat).device(image.device());
   const at::Tensor mean = at::tensor(normalization.mean, at::kFloat).to(options).view({1, channels, 1, 1});
   const at::Tensor std = at::tensor(normalization.std, at::kFloat).to(options).view({1, channels, 1, 1});
-  return (image.to(at::kFloat) - mean) / std;
+  return (stored_pixels_as_float(image) - mean) / std;
 }
 
 void normalize_batch(Batch& batch, const BandNormalization& normalization) {

@@ -10,9 +10,13 @@
 
 namespace da::io {
 
-// An image batch [B, C, H, W] of stored pixels (uint8, int32 holding uint16,
-// or float32; any device) as float32 (x - mean[c]) / std[c]: the same float
-// operations as the loader's own normalisation, so bit-identical to it.
+// Stored pixels (uint8; int16 holding the bits of uint16, Torch 1.13 having
+// no uint16; float32; any device) as their float32 values (uint16: 0..65535).
+at::Tensor stored_pixels_as_float(const at::Tensor& image);
+
+// An image batch [B, C, H, W] of stored pixels as float32
+// (x - mean[c]) / std[c]: the same float operations as the loader's own
+// normalisation, so bit-identical to it.
 at::Tensor normalize_image(const at::Tensor& image, const BandNormalization& normalization);
 
 // The image normalised and the uint8 mask (if any) widened to int64, in place:

@@ -161,7 +161,7 @@ void normalise_tile(const void* raw, float* out, const PixelMap& map, int64_t ch
 }
 
 // One tile [C, H, W] into its [C, out_h, out_w] slot unchanged but for the
-// augmentation (LoaderOptions::normalize false); T -> Out widens uint16 to int32.
+// augmentation (LoaderOptions::normalize false).
 template <typename T, typename Out>
 void copy_tile(const void* raw, Out* out, const PixelMap& map, int64_t channels, int64_t height, int64_t width,
                int64_t out_h, int64_t out_w) {
@@ -178,7 +178,7 @@ bool is_identity(const TileTransform& t) { return !t.hflip && !t.vflip && t.rot9
 at::ScalarType stored_image_type(PixelType type) {
   switch (type) {
     case PixelType::kUint8: return at::kByte;
-    case PixelType::kUint16: return at::kInt;
+    case PixelType::kUint16: return at::kShort;  // the uint16 bits (Torch 1.13 has no uint16)
     case PixelType::kFloat32: return at::kFloat;
   }
   throw std::logic_error("unknown pixel type");
@@ -210,8 +210,8 @@ void copy_into(const void* raw, at::Tensor& image, int64_t offset, PixelType typ
                          out_w);
       break;
     case PixelType::kUint16:
-      copy_tile<uint16_t>(raw, image.data_ptr<int32_t>() + offset, map, channels, height, width, out_h,
-                          out_w);
+      copy_tile<uint16_t>(raw, reinterpret_cast<uint16_t*>(image.data_ptr<int16_t>()) + offset, map, channels,
+                          height, width, out_h, out_w);
       break;
     case PixelType::kFloat32:
       copy_tile<float>(raw, image.data_ptr<float>() + offset, map, channels, height, width, out_h, out_w);
@@ -267,9 +267,9 @@ Batch BatchReader::read(const std::vector<int64_t>& indices, int64_t epoch) cons
   for (const int64_t index : indices) {
     const TileTransform transform =
         draw_transform(options_.augmentation, options_.seed, epoch, index, info.height, info.width);
-    // Un-normalised, untransformed tiles stored as their tensor type go from
-    // HDF5 straight into their batch row: no copy at all.
-    const bool direct = !options_.normalize && is_identity(transform) && info.pixel_type != PixelType::kUint16;
+    // Un-normalised, untransformed tiles go from the file straight into their
+    // batch row: no copy at all.
+    const bool direct = !options_.normalize && is_identity(transform);
     char* image_row_bytes = static_cast<char*>(image.data_ptr()) + kept * image_row * image.element_size();
     if (archives_.read_image(index, direct ? image_row_bytes : buffer_.data(), policy) > 0) {
       ++batch.skipped;  // the next tile overwrites whatever this one left in the row

@@ -47,7 +47,8 @@ struct LoaderOptions {
   bool skip_non_finite = false;
   // true (the default): Batch::image is float32, normalised. false: the
   // loader only reads and augments, and Batch::image keeps the pixels as
-  // stored (uint8; uint16 as int32, Torch 1.13 having no uint16; float32),
+  // stored (uint8; uint16 as its bits in int16, Torch 1.13 having no uint16;
+  // float32),
   // Batch::mask is uint8: io::normalize_batch (io/batch_normalize.h) then
   // makes the same float batch where the model runs, e.g. after the copy to
   // the GPU, which then moves a quarter of the bytes for uint8 tiles.

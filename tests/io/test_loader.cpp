@@ -82,7 +82,7 @@ TEST_P(LoaderValueTest, StoredPixelsNormalisedLaterEqualTheNormalisedBatch) {
   layout.height = layout.width = 6;
   test::write_archive(path("a.h5"), layout, 10);
   const at::ScalarType stored = GetParam() == PixelType::kUint8    ? at::kByte
-                                : GetParam() == PixelType::kUint16 ? at::kInt
+                                : GetParam() == PixelType::kUint16 ? at::kShort
                                                                    : at::kFloat;
   for (const bool augment : {false, true}) {
     LoaderOptions options = plain_options(4);
@@ -101,7 +101,7 @@ TEST_P(LoaderValueTest, StoredPixelsNormalisedLaterEqualTheNormalisedBatch) {
       EXPECT_EQ(batch.indices, expected[b].indices);
       if (!augment) {
         for (int64_t i = 0; i < batch.image.size(0); ++i) {
-          EXPECT_TRUE(at::equal(batch.image[i].to(at::kFloat), raw_tile(layout, batch.indices[i])));
+          EXPECT_TRUE(at::equal(stored_pixels_as_float(batch.image[i]), raw_tile(layout, batch.indices[i])));
         }
       }
       normalize_batch(batch, storing.normalization());
@@ -109,6 +109,17 @@ TEST_P(LoaderValueTest, StoredPixelsNormalisedLaterEqualTheNormalisedBatch) {
       EXPECT_TRUE(at::equal(batch.mask, expected[b].mask)) << "augment " << augment << " batch " << b;
     }
   }
+}
+
+// uint16 pixels travel as their bits in int16 (Torch 1.13 has no uint16):
+// read back as 0..65535, also above 32767, and normalised from those values.
+TEST(StoredPixels, Uint16BitsInInt16ReadBackUnsigned) {
+  const at::Tensor bits = at::tensor(std::vector<int16_t>{0, 1, 32767, -32768, -1}, at::kShort);
+  const at::Tensor values = stored_pixels_as_float(bits);
+  EXPECT_TRUE(at::equal(values, at::tensor(std::vector<float>{0, 1, 32767, 32768, 65535})));
+  const at::Tensor image = bits.view({1, 1, 1, 5});
+  const at::Tensor normalised = normalize_image(image, {{1000.0F}, {2.0F}});
+  EXPECT_EQ(normalised[0][0][0][4].item<float>(), (65535.0F - 1000.0F) / 2.0F);
 }
 
 INSTANTIATE_TEST_SUITE_P(PixelTypes, LoaderValueTest,

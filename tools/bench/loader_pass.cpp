@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <string>
 
+#include "io/batch_normalize.h"
 #include "io/pixel_type.h"
 #include "io/tile_loader.h"
 #include "tools/bench/bench_common.h"
@@ -61,7 +62,7 @@ int run_loader(const Args& args) {
   int64_t checked = 0;
   loader.start_epoch(repeat);
   while (std::optional<io::Batch> batch = loader.next()) {
-    const at::Tensor band = batch->image.select(1, 0).to(at::kFloat).contiguous();
+    const at::Tensor band = io::stored_pixels_as_float(batch->image.select(1, 0)).contiguous();
     const float* values = band.data_ptr<float>();
     const double scale = options.normalize ? range : 1.0;  // stored pixels are the raw values
     for (int64_t i = 0; i < band.numel(); ++i) checksum += std::llround(values[i] * scale);
