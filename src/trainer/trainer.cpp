@@ -572,7 +572,10 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
     control_.all_reduce(stop, dist::ReduceOp::kMax);
     control_wait += seconds_since(stop_start);
     if (stop.item<int>() != 0 && !last_micro) continue;  // finish the accumulation window first
-    if (stop.item<int>() != 0) return false;
+    if (stop.item<int>() != 0) {
+      for (; !fed.empty(); fed.pop_front()) feed_->take();  // the pair fed ahead is not trained
+      return false;
+    }
   }
   if (progress_line_) progress_line_->end_epoch();
   // Every rank ran the same number of steps, so the mean of the ranks' means
