@@ -75,6 +75,11 @@ if [[ ! -f "$checkpoint" ]]; then
     --set run.output_dir=runs --set run.name=scene_bench --set run.max_epochs=1 --set data.workers=1 \
     --log-level warn >&2)
 fi
+# Export and predict where the model was trained: the checkpoint names its
+# training archives (whose band statistics normalise the scene) relative to
+# that (for CHECKPOINT=FILE, the directory this script was started in).
+checkpoint="$(realpath -m "$checkpoint")"
+[[ -n "${CHECKPOINT:-}" ]] || cd "$dir"
 "$da_dist" export --checkpoint "$checkpoint" --output "$dir/export" --domain target --log-level warn
 
 # run NAME COMMAND...: wall seconds and peak RSS (MiB) into $dir/NAME.time
