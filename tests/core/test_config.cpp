@@ -176,6 +176,10 @@ TEST(ConfigErrors, WrongType) {
   EXPECT_EQ(error_of("data: {batch_size: 2.5}\n"), "test.yaml: data.batch_size: expected an integer, got '2.5'");
   EXPECT_EQ(error_of("optimizer: {nesterov: maybe}\n"),
             "test.yaml: optimizer.nesterov: expected true or false, got 'maybe'");
+  EXPECT_EQ(error_of("run: {memory_format: nhwc}\n"),
+            "test.yaml: run.memory_format: unknown value 'nhwc', valid values are 'auto', 'channels_last' or "
+            "'contiguous'");
+  EXPECT_EQ(error_of("run: {memory_formt: auto}\n"), "test.yaml: run.memory_formt: unknown key, did you mean 'memory_format'?");
   EXPECT_EQ(error_of("run: 5\n"), "test.yaml: run: expected a mapping, got '5'");
   EXPECT_EQ(error_of("data: {normalize: {mean: 3}}\n"),
             "test.yaml: data.normalize.mean: expected a list of numbers, got '3'");
