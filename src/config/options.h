@@ -25,6 +25,7 @@ struct RunOptions {
   std::int64_t threads = 0;
   std::string precision = "fp32";
   std::string memory_format = "auto";
+  std::string host_allocator = "retain";
 
   template <class V>
   void fields(V& v) {
@@ -41,6 +42,9 @@ struct RunOptions {
     v.choice("precision", precision, {"fp32", "bf16", "fp16"}, "autocast precision on CUDA");
     v.choice("memory_format", memory_format, {"auto", "channels_last", "contiguous"},
              "layout of 4-D weights and batches (auto: channels_last on CUDA, contiguous on the CPU)");
+    v.choice("host_allocator", host_allocator, {"retain", "system"},
+             "retain: freed host memory is kept for the next step instead of being returned to the kernel and "
+             "page-faulted in again (glibc mallopt); system: the C library's defaults (GLIBC_TUNABLES, LD_PRELOAD)");
   }
 };
 

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "trainer/host_allocator.h"
+
 namespace da::trainer {
 
 bool uses_cuda(const config::RunOptions& run) { return run.device != "cpu" && torch::cuda::is_available(); }
@@ -27,6 +29,8 @@ ComputeSetup setup_compute(const config::RunOptions& run, const dist::WorldInfo&
     }
     setup.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(world.local_rank));
   }
+
+  configure_host_allocator(run.host_allocator);
 
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   setup.threads = run.threads > 0 ? static_cast<int>(run.threads) : std::max(1, cores / std::max(1, world.local_size));

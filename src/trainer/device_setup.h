@@ -37,7 +37,8 @@ bool uses_cuda(const config::RunOptions& run);
 // Throws std::runtime_error when cuda is asked for and missing, or when the
 // node has fewer GPUs than local ranks. Sets at::set_num_threads: run.threads,
 // or (0) the node's cores divided by the ranks on it, at least 1. Precision
-// other than fp32 on the CPU is ignored with a warning.
+// other than fp32 on the CPU is ignored with a warning. Applies
+// run.host_allocator (trainer/host_allocator.h) to the process.
 ComputeSetup setup_compute(const config::RunOptions& run, const dist::WorldInfo& world);
 
 }  // namespace da::trainer

@@ -180,6 +180,10 @@ TEST(ConfigErrors, WrongType) {
             "test.yaml: run.memory_format: unknown value 'nhwc', valid values are 'auto', 'channels_last' or "
             "'contiguous'");
   EXPECT_EQ(error_of("run: {memory_formt: auto}\n"), "test.yaml: run.memory_formt: unknown key, did you mean 'memory_format'?");
+  EXPECT_EQ(error_of("run: {host_allocator: jemalloc}\n"),
+            "test.yaml: run.host_allocator: unknown value 'jemalloc', valid values are 'retain' or 'system'");
+  EXPECT_EQ(error_of("run: {host_alocator: retain}\n"),
+            "test.yaml: run.host_alocator: unknown key, did you mean 'host_allocator'?");
   EXPECT_EQ(error_of("run: 5\n"), "test.yaml: run: expected a mapping, got '5'");
   EXPECT_EQ(error_of("data: {normalize: {mean: 3}}\n"),
             "test.yaml: data.normalize.mean: expected a list of numbers, got '3'");

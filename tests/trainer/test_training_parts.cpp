@@ -1,12 +1,15 @@
 // Pieces of the training loop on their own: callbacks, the loss scaler, the
-// metrics log line, validation padding, BatchNorm modes of a step, and
-// checkpoint errors.
+// metrics log line, validation padding, BatchNorm modes of a step,
+// checkpoint errors and the host allocator setting.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include <sys/resource.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <set>
@@ -18,6 +21,7 @@
 #include "methods/registry.h"
 #include "support/process.h"
 #include "trainer/checkpoint.h"
+#include "trainer/host_allocator.h"
 #include "trainer/loss_scaler.h"
 #include "trainer/step_log_sums.h"
 #include "trainer/training_step.h"
@@ -279,6 +283,60 @@ TEST(StepLogSums, SumTensorAndHostValues) {
   EXPECT_DOUBLE_EQ(total.at("acc"), 3.0);
   EXPECT_NEAR(total.at("lr"), 0.6, 1e-15);
   EXPECT_THROW(methods::LogValue(at::zeros({2})), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace da
+
+namespace da {
+namespace {
+
+long minor_page_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
+
+// Allocates, touches and frees a 64 MiB tensor (above glibc's largest
+// dynamic mmap threshold, 32 MiB) `rounds` times; returns the page faults of
+// the last round.
+long faults_of_last_round(int rounds) {
+  long faults = 0;
+  for (int i = 0; i < rounds; ++i) {
+    const long before = minor_page_faults();
+    at::empty({16L << 20}, at::kFloat).fill_(1.0F);
+    faults = minor_page_faults() - before;
+  }
+  return faults;
+}
+
+constexpr long kPagesOf64MiB = (64L << 20) / 4096;
+
+// mallopt is process-wide and cannot be undone, so each mode runs in a child
+// process (a gtest death test forks) and reports by its exit code.
+TEST(HostAllocator, RetainReusesFreedMemoryWithoutPageFaults) {
+  EXPECT_EXIT(
+      {
+        trainer::configure_host_allocator("retain");
+        const long faults = faults_of_last_round(3);
+        std::fprintf(stderr, "retain: %ld page faults\n", faults);
+        std::exit(faults < kPagesOf64MiB / 100 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "retain: [0-9]+ page faults");
+}
+
+TEST(HostAllocator, SystemFaultsEveryPageInAgain) {
+  // The other side of the test above: without the setting, each round pays
+  // for every page again (so the test above measures something).
+  EXPECT_EXIT(
+      {
+        trainer::configure_host_allocator("system");
+        const long faults = faults_of_last_round(3);
+        std::fprintf(stderr, "system: %ld page faults\n", faults);
+        std::exit(faults > kPagesOf64MiB * 9 / 10 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "system: [0-9]+ page faults");
+  EXPECT_THROW(trainer::configure_host_allocator("jemalloc"), std::invalid_argument);
 }
 
 }  // namespace

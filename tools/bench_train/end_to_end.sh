@@ -20,6 +20,10 @@
 #   CHECK [1]       first run loss_check.sh (loss agreement, 4 tiles of 64x64); 0 skips it
 #   RESULTS         also copy the raw results (TSV) there; `end_to_end.sh --summarize FILE`
 #                   prints the table of such a file again
+#   PEER_RETAIN [1] also run the peer as "pytorch-retain": the same script under
+#                   GLIBC_TUNABLES equal to da_dist's run.host_allocator: retain
+#                   (freed memory kept for reuse, see src/trainer/host_allocator.h),
+#                   which a PyTorch user can set too; 0 skips it
 #   PYTHON [/usr/bin/python3]; WORK: keep the runs there (default: temporary)
 # Exit status 1 when a run fails or its metrics are missing, 2 on missing binaries.
 set -euo pipefail
@@ -42,34 +46,39 @@ def med(key, i):
     return statistics.median(vals) if vals else float("nan")
 def fmt(v, spec=".3f"):
     return "-" if math.isnan(v) else format(v, spec)
-compute = {impl: med((impl, "compute", 1), 1) for impl in ("da_dist", "pytorch")}
+impls = ("da_dist", "pytorch", "pytorch-retain")
+compute = {impl: med((impl, "compute", 1), 1) for impl in impls}
+def ratio(key, peer_impl):
+    impl, mode, np_ = key
+    peer = rows.get((peer_impl, mode, np_))
+    if impl != "da_dist" or not peer:
+        return "-"
+    return f"{statistics.median(r[0] for r in rows[key]) / statistics.median(r[0] for r in peer):.2f}"
 print()
 print("| implementation | ranks | threads/rank | images/s median (min-max) | step s | data wait s | fwd+bwd s "
-      "| comm wait s | optimizer s | peak RSS/rank MiB | end-to-end efficiency | da_dist/peer images/s |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-order = sorted(rows, key=lambda k: (k[1] != "e2e", k[0] != "da_dist", k[2]))
+      "| comm wait s | optimizer s | peak RSS/rank MiB | end-to-end efficiency | da_dist/pytorch images/s "
+      "| da_dist/pytorch-retain images/s |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+order = sorted(rows, key=lambda k: (k[1] != "e2e", impls.index(k[0]), k[2]))
 for key in order:
     impl, mode, np_ = key
     ips = [r[0] for r in rows[key]]
     name = impl if mode == "e2e" else f"{impl} compute-only"
     step = med(key, 1)
     eff = fmt(compute[impl] / step, ".2f") if mode == "e2e" and not math.isnan(compute[impl]) else "-"
-    ratio = "-"
-    if impl == "da_dist":
-        peer = rows.get(("pytorch", mode, np_))
-        if peer:
-            ratio = f"{statistics.median(ips) / statistics.median(r[0] for r in peer):.2f}"
-    comm = fmt(med(key, 4)) + (" (est., in fwd+bwd)" if impl == "pytorch" and np_ > 1 else "")
+    comm = fmt(med(key, 4)) + (" (est., in fwd+bwd)" if impl != "da_dist" and np_ > 1 else "")
     rss = fmt(med(key, 6), ".0f")
     if not math.isnan(med(key, 7)) and med(key, 7) > 0:
         rss += f" + {med(key, 7):.0f} workers"
     print(f"| {name} | {np_} | 1 | {statistics.median(ips):.2f} ({min(ips):.2f}-{max(ips):.2f}) | {fmt(step)} "
-          f"| {fmt(med(key, 2))} | {fmt(med(key, 3))} | {comm} | {fmt(med(key, 5))} | {rss} | {eff} | {ratio} |")
+          f"| {fmt(med(key, 2))} | {fmt(med(key, 3))} | {comm} | {fmt(med(key, 5))} | {rss} | {eff} "
+          f"| {ratio(key, 'pytorch')} | {ratio(key, 'pytorch-retain')} |")
 print()
 print("(images/s: source images of all ranks per second of the last epoch, loading included; times are per-step "
       "medians over the rounds; end-to-end efficiency = compute-only step s / end-to-end step s (same per-rank "
       "batch); the peer's fwd+bwd includes the all-reduces DDP waits for in backward, its comm wait is estimated "
-      "from steps with and without no_sync())")
+      "from steps with and without no_sync(); pytorch-retain: the peer under GLIBC_TUNABLES equal to da_dist's "
+      "run.host_allocator: retain)")
 PY
 }
 
@@ -78,7 +87,11 @@ build=$(cd "${1:-$root/build}" && pwd)
 dadist=$build/src/da_dist tiles_bin=$build/tools/da_tiles/da_tiles step_bin=$build/tools/bench_train/da_bench_step
 peer=$root/tools/bench_train/dataloader_peer.py
 REPEAT=${REPEAT:-3} TILES=${TILES:-32} SIZE=${SIZE:-256} EPOCHS=${EPOCHS:-2} BATCH=${BATCH:-4}
-WORKERS=${WORKERS:-1} ENCODER=${ENCODER:-resnet18} STEPS=${STEPS:-5} CHECK=${CHECK:-1}
+WORKERS=${WORKERS:-1} ENCODER=${ENCODER:-resnet18} STEPS=${STEPS:-5} CHECK=${CHECK:-1} PEER_RETAIN=${PEER_RETAIN:-1}
+# glibc's malloc tunables with the values of src/trainer/host_allocator.h (1 GiB, 1 GiB, 64 MiB).
+retain_tunables=glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=67108864
+peers=(pytorch)
+if [[ $PEER_RETAIN == 1 ]]; then peers+=(pytorch-retain); fi
 for b in "$dadist" "$tiles_bin" "$step_bin"; do
   if [[ ! -x $b ]]; then
     echo "end_to_end: $b not found; build it with cmake --build $build --target da_dist da_tiles da_bench_step" >&2
@@ -146,19 +159,23 @@ PY
   echo "  da_dist np=$np: $(tail -1 "$results" | cut -f5) images/s (load $(load))"
 }
 
-run_peer() {  # np rep
-  local np=$1 rep=$2 name="py_np$1_r$2" r
-  "${mpirun[@]}" -np "$np" -x OMP_NUM_THREADS -x MASTER_ADDR=127.0.0.1 -x MASTER_PORT=$((29500 + RANDOM % 2000)) \
+# GLIBC_TUNABLES for a peer: none for pytorch, da_dist's settings for pytorch-retain.
+tunables_of() { if [[ $1 == pytorch-retain ]]; then echo "$retain_tunables"; fi; }
+
+run_peer() {  # impl np rep
+  local impl=$1 np=$2 rep=$3 name="${1}_np$2_r$3" r
+  GLIBC_TUNABLES=$(tunables_of "$impl") "${mpirun[@]}" -np "$np" -x OMP_NUM_THREADS -x GLIBC_TUNABLES \
+    -x MASTER_ADDR=127.0.0.1 -x MASTER_PORT=$((29500 + RANDOM % 2000)) \
     "$PYTHON" "$peer" --source data/source_train.h5 --target data/target_train.h5 --batch "$BATCH" \
     --epochs "$EPOCHS" --workers "$WORKERS" --threads 1 --encoder "$ENCODER" >"$name.log" 2>&1 \
-    || { tail -20 "$name.log" >&2; fail "PyTorch peer np=$np failed (log: $work/$name.log)"; }
-  r=$(grep '^RESULT ' "$name.log" | tail -1) || fail "PyTorch peer np=$np printed no RESULT (log: $work/$name.log)"
-  printf 'pytorch\te2e\t%s\t%s' "$np" "$rep" >>"$results"
+    || { tail -20 "$name.log" >&2; fail "$impl peer np=$np failed (log: $work/$name.log)"; }
+  r=$(grep '^RESULT ' "$name.log" | tail -1) || fail "$impl peer np=$np printed no RESULT (log: $work/$name.log)"
+  printf '%s\te2e\t%s\t%s' "$impl" "$np" "$rep" >>"$results"
   for k in images_per_s step_s data_wait_s forward_backward_s comm_wait_s optimizer_s peak_rss_mb workers_rss_mb; do
     printf '\t%s' "$(field "$r" "$k")" >>"$results"
   done
   printf '\n' >>"$results"
-  echo "  pytorch np=$np: $(field "$r" images_per_s) images/s (load $(load))"
+  echo "  $impl np=$np: $(field "$r" images_per_s) images/s (load $(load))"
 }
 
 run_compute() {  # rep
@@ -168,21 +185,27 @@ run_compute() {  # rep
   r=$(grep '^RESULT ' "co_dd_r$1.log")
   printf 'da_dist\tcompute\t1\t%s\t%s\t%s\tnan\t%s\tnan\t%s\t%s\tnan\n' "$1" "$(field "$r" images_per_s)" \
     "$(field "$r" step_s)" "$(field "$r" forward_backward_s)" "$(field "$r" optimizer_s)" "$(field "$r" peak_rss_mb)" >>"$results"
-  "$PYTHON" "$peer" --source data/source_train.h5 --target data/target_train.h5 --batch "$BATCH" --epochs "$EPOCHS" \
-    --workers 0 --threads 1 --encoder "$ENCODER" --compute-only --steps "$STEPS" --warmup 1 >"co_py_r$1.log" 2>&1 \
-    || { tail -20 "co_py_r$1.log" >&2; fail "the peer's --compute-only failed"; }
-  r=$(grep '^RESULT ' "co_py_r$1.log")
-  printf 'pytorch\tcompute\t1\t%s\t%s\t%s\tnan\t%s\tnan\t%s\t%s\tnan\n' "$1" "$(field "$r" images_per_s)" \
-    "$(field "$r" step_s)" "$(field "$r" forward_backward_s)" "$(field "$r" optimizer_s)" "$(field "$r" peak_rss_mb)" >>"$results"
-  echo "  compute-only: da_dist $(grep '^da_dist.compute' "$results" | tail -1 | cut -f6) s/step," \
-       "pytorch $(grep '^pytorch.compute' "$results" | tail -1 | cut -f6) s/step (load $(load))"
+  local impl log
+  for impl in "${peers[@]}"; do
+    log=co_${impl}_r$1.log
+    GLIBC_TUNABLES=$(tunables_of "$impl") "$PYTHON" "$peer" --source data/source_train.h5 \
+      --target data/target_train.h5 --batch "$BATCH" --epochs "$EPOCHS" --workers 0 --threads 1 \
+      --encoder "$ENCODER" --compute-only --steps "$STEPS" --warmup 1 >"$log" 2>&1 \
+      || { tail -20 "$log" >&2; fail "the $impl peer's --compute-only failed"; }
+    r=$(grep '^RESULT ' "$log")
+    printf '%s\tcompute\t1\t%s\t%s\t%s\tnan\t%s\tnan\t%s\t%s\tnan\n' "$impl" "$1" "$(field "$r" images_per_s)" \
+      "$(field "$r" step_s)" "$(field "$r" forward_backward_s)" "$(field "$r" optimizer_s)" \
+      "$(field "$r" peak_rss_mb)" >>"$results"
+    echo "  compute-only: $impl $(field "$r" step_s) s/step (load $(load))"
+  done
+  echo "  compute-only: da_dist $(grep '^da_dist.compute' "$results" | tail -1 | cut -f6) s/step"
 }
 
 for ((rep = 1; rep <= REPEAT; rep++)); do
   echo "round $rep/$REPEAT ($(date -u +%T), load $(load))"
   for np in 1 2; do
     run_dadist "$np" "$rep"
-    run_peer "$np" "$rep"
+    for impl in "${peers[@]}"; do run_peer "$impl" "$np" "$rep"; done
   done
   run_compute "$rep"
 done
