@@ -18,6 +18,7 @@
 #include "log/logging.h"
 #include "run/run_directory.h"
 #include "trainer/device_setup.h"
+#include "trainer/host_allocator.h"
 #include "trainer/trainer.h"
 
 namespace da::cli {
@@ -49,6 +50,7 @@ int train(const Arguments& args, config::Config& config, const dist::WorldInfo& 
 // predict / evaluate: rank 0 does the whole job; other ranks of an mpirun
 // have nothing to do and exit 0.
 int run_inference(const Arguments& args, const dist::WorldInfo& world) {
+  trainer::configure_host_allocator(args.host_allocator);
   if (!args.scenes.empty()) {  // every rank maps its share of the scenes
     log::init(world.rank, args.log_level.empty() ? "info" : args.log_level);
     inference::ScenePredictOptions options;

@@ -16,12 +16,14 @@ const std::vector<std::string> kCommands = {"train", "predict", "evaluate", "exp
 const std::vector<std::string> kPredictOptions = {"--checkpoint", "--input",      "--output",     "--probabilities",
                                                   "--geotiff",    "--domain",     "--batch-size", "--log-level",
                                                   "--scene",      "--output-dir", "--window",     "--overlap",
-                                                  "--confidence", "--tta",        "--strip-rows", "--help"};
-const std::vector<std::string> kEvaluateOptions = {"--checkpoint", "--input",     "--domain", "--json",
-                                                   "--batch-size", "--log-level", "--help"};
+                                                  "--confidence", "--tta",        "--strip-rows", "--host-allocator",
+                                                  "--help"};
+const std::vector<std::string> kEvaluateOptions = {"--checkpoint", "--input",     "--domain",         "--json",
+                                                   "--batch-size", "--log-level", "--host-allocator", "--help"};
 const std::vector<std::string> kExportOptions = {"--checkpoint", "--output", "--domain", "--tile", "--log-level",
                                                  "--help"};
 const std::vector<std::string> kDomains = {"source", "target"};
+const std::vector<std::string> kHostAllocators = {"retain", "system"};
 const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error"};
 
 void check_log_level(const std::string& level) {
@@ -128,6 +130,12 @@ void parse_inference_arguments(Arguments& args, int argc, char** argv, int i) {
         throw UsageError("--domain: unknown domain '" + args.domain + "', valid domains are " +
                          config::quoted_list(kDomains));
       }
+    } else if (option == "--host-allocator") {
+      args.host_allocator = take_value();
+      if (std::find(kHostAllocators.begin(), kHostAllocators.end(), args.host_allocator) == kHostAllocators.end()) {
+        throw UsageError("--host-allocator: unknown mode '" + args.host_allocator + "', valid modes are " +
+                         config::quoted_list(kHostAllocators));
+      }
     } else if (option == "--tile") {
       const std::string text = take_value();
       args.tile = parse_count(option, text, 1);
@@ -174,9 +182,9 @@ std::string usage_text() {
          "               [--geotiff DIR] [--domain source|target] [--batch-size N] [--log-level LEVEL]\n"
          "       da_dist predict --checkpoint CKPT --scene RASTER... --output-dir DIR [--window 256]\n"
          "               [--overlap 32] [--confidence] [--tta none|flips|d4] [--strip-rows N]\n"
-         "               [--domain source|target] [--batch-size N]\n"
+         "               [--domain source|target] [--batch-size N] [--host-allocator retain|system]\n"
          "       da_dist evaluate --checkpoint CKPT --input ARCHIVE... [--domain source|target] [--json FILE]\n"
-         "               [--batch-size N] [--log-level LEVEL]\n"
+         "               [--batch-size N] [--log-level LEVEL] [--host-allocator retain|system]\n"
          "       da_dist export --checkpoint CKPT --output FILE.pt|DIR [--domain source|target] [--tile N]\n"
          "\n"
          "Trains a segmentation model with domain adaptation, data-parallel under mpirun;\n"
@@ -211,6 +219,9 @@ std::string usage_text() {
          "  --domain D           BatchNorm branch of a bn_mode: dsbn model (default target; no effect otherwise)\n"
          "  --batch-size N       tiles per forward pass (default: the checkpoint's validation batch size)\n"
          "  --json FILE          evaluate: also write the metrics as JSON\n"
+         "  --host-allocator M   retain (default): freed host memory is kept for the next batch instead of\n"
+         "                       being page-faulted in again; system: the C library's defaults\n"
+         "                       (as run.host_allocator for training)\n"
          "\n"
          "export (rank 0 does the work):\n"
          "  --output FILE.pt|DIR the model as TorchScript for torch.jit.load (DIR: DIR/model.pt), plus\n"

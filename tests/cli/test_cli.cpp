@@ -107,6 +107,12 @@ TEST_F(Cli, UsageErrors) {
   expect_config_error({"--config", "x", "--log-level", "loud"},
                       "da_dist: usage error: --log-level: unknown level 'loud', valid levels are 'trace', 'debug', "
                       "'info', 'warn' or 'error'");
+  expect_config_error({"predict", "--checkpoint", "c.pt", "--host-allocator", "jemalloc"},
+                      "da_dist: usage error: --host-allocator: unknown mode 'jemalloc', valid modes are 'retain' or "
+                      "'system'");
+  expect_config_error({"evaluate", "--checkpoint", "c.pt", "--host-alocator", "system"},
+                      "da_dist: usage error: unknown option '--host-alocator' for evaluate, did you mean "
+                      "'--host-allocator'? (see --help)");
 }
 
 TEST_F(Cli, HelpAndVersion) {
