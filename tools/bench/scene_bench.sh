@@ -18,6 +18,8 @@
 # loading, reading, writing included); peak RSS is the largest resident set of
 # one process (GNU time's maximum, for mpirun its largest child); agreement is
 # the % of pixels whose class equals da_dist's np=1 map. --dir keeps the files.
+# PEER_RETAIN=1 (default) also runs the peer under GLIBC_TUNABLES equal to
+# da_dist's default host allocator setting (retain; tools/bench/glibc_retain.sh).
 set -euo pipefail
 
 build=build
@@ -29,7 +31,7 @@ while [[ $# -gt 0 ]]; do
     --dir) dir="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
     --ranks) ranks="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     -*) echo "scene_bench.sh: unknown option $1" >&2; exit 2 ;;
     *) build="$1"; shift ;;
   esac
@@ -38,9 +40,11 @@ size=${SIZE:-8192}
 window=${WINDOW:-512}
 overlap=${OVERLAP:-64}
 batch=${BATCH:-4}
+PEER_RETAIN=${PEER_RETAIN:-1}
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 python=/usr/bin/python3  # Debian's python3-torch and python3-gdal
+source "$here/glibc_retain.sh"
 build="$(cd "$build" && pwd)"
 da_dist="$build/src/da_dist"
 da_tiles="$build/tools/da_tiles/da_tiles"
@@ -117,6 +121,11 @@ for n in $ranks; do
 done
 run peer env OMP_NUM_THREADS="$threads" "$python" "$here/scene_peer.py" "$dir/export/model.pt" "$scene" \
   "$dir/peer.tif" --window "$window" --overlap "$overlap" --batch "$batch" --threads "$threads"
+if [[ $PEER_RETAIN == 1 ]]; then
+  run peer_retain env GLIBC_TUNABLES="$retain_tunables" OMP_NUM_THREADS="$threads" "$python" "$here/scene_peer.py" \
+    "$dir/export/model.pt" "$scene" "$dir/peer_retain.tif" --window "$window" --overlap "$overlap" --batch "$batch" \
+    --threads "$threads"
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 for n in $ranks; do
@@ -124,6 +133,9 @@ for n in $ranks; do
     "$dir/da_np$n/scene_${size}_classes.tif"
 done
 row "PyTorch + GDAL (scene_peer.py)" 1 "$threads" peer "$dir/peer.tif"
+if [[ $PEER_RETAIN == 1 ]]; then
+  row "PyTorch + GDAL, GLIBC_TUNABLES as retain" 1 "$threads" peer_retain "$dir/peer_retain.tif"
+fi
 
 echo "# scene ${size}x${size} px, 3-band uint8 GeoTIFF; U-Net ResNet-18 (demo architecture), window $window, overlap $overlap, batch $batch"
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), load average $load_before before, $load_after after"

@@ -88,8 +88,7 @@ dadist=$build/src/da_dist tiles_bin=$build/tools/da_tiles/da_tiles step_bin=$bui
 peer=$root/tools/bench_train/dataloader_peer.py
 REPEAT=${REPEAT:-3} TILES=${TILES:-32} SIZE=${SIZE:-256} EPOCHS=${EPOCHS:-2} BATCH=${BATCH:-4}
 WORKERS=${WORKERS:-1} ENCODER=${ENCODER:-resnet18} STEPS=${STEPS:-5} CHECK=${CHECK:-1} PEER_RETAIN=${PEER_RETAIN:-1}
-# glibc's malloc tunables with the values of src/trainer/host_allocator.h (1 GiB, 1 GiB, 64 MiB).
-retain_tunables=glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=67108864
+source "$root/tools/bench/glibc_retain.sh"
 peers=(pytorch)
 if [[ $PEER_RETAIN == 1 ]]; then peers+=(pytorch-retain); fi
 for b in "$dadist" "$tiles_bin" "$step_bin"; do
