@@ -313,8 +313,11 @@ long faults_of_last_round(int rounds) {
 constexpr long kPagesOf64MiB = (64L << 20) / 4096;
 
 // mallopt is process-wide and cannot be undone, so each mode runs in a child
-// process (a gtest death test forks) and reports by its exit code.
+// process and reports by its exit code. "threadsafe" death tests re-execute
+// the binary for the one test, so the child does not inherit a setting that
+// an earlier test's Trainer made in this process.
 TEST(HostAllocator, RetainReusesFreedMemoryWithoutPageFaults) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
         trainer::configure_host_allocator("retain");
@@ -328,6 +331,7 @@ TEST(HostAllocator, RetainReusesFreedMemoryWithoutPageFaults) {
 TEST(HostAllocator, SystemFaultsEveryPageInAgain) {
   // The other side of the test above: without the setting, each round pays
   // for every page again (so the test above measures something).
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
         trainer::configure_host_allocator("system");
