@@ -66,6 +66,7 @@ baseline_args() {
 if [ "$config" = conf/demo.yaml ] && [ ! -f data/demo/target_val.h5 ]; then
   "$BUILD_DIR"/tools/da_tiles/da_tiles synth --out data/demo --seed 0
 fi
+mkdir -p "$out"  # its runs and, beside it, the log of the run in progress
 for m in $methods; do
   for s in $seeds; do
     run="$out/$m-seed$s"
