@@ -26,7 +26,7 @@ def main():
     parser.add_argument("--strip-prefix", default="", help="prefix removed from the names that start with it")
     args = parser.parse_args()
 
-    state = torch.load(args.input, map_location="cpu")
+    state = torch.load(args.input, map_location="cpu", weights_only=True)
     if args.key is not None:
         state = state[args.key]
     if not isinstance(state, dict):

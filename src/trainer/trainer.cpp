@@ -58,14 +58,14 @@ class AutocastScope {
  public:
   explicit AutocastScope(const std::optional<c10::ScalarType>& dtype) : active_(dtype.has_value()) {
     if (!active_) return;
-    at::autocast::set_autocast_gpu_dtype(*dtype);
-    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_dtype(at::kCUDA, *dtype);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
     at::autocast::increment_nesting();
   }
   ~AutocastScope() {
     if (!active_) return;
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_enabled(false);
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
   }
   AutocastScope(const AutocastScope&) = delete;
   AutocastScope& operator=(const AutocastScope&) = delete;

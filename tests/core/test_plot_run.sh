@@ -3,6 +3,7 @@
 # (11x7 inches at 90 dpi), and a malformed line named by file and line.
 set -euo pipefail
 root=$1
+python=${PYTHON:-$root/.venv/bin/python}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cat > "$dir/metrics.jsonl" <<'JSON'
@@ -10,9 +11,9 @@ cat > "$dir/metrics.jsonl" <<'JSON'
 {"kind": "step", "epoch": 0, "step": 4, "loss/total": 1.0, "loss/seg": 0.4, "loss/da": 0.6, "lambda": 0.3, "lr": 0.0009, "da/dann/domain_acc": 0.5}
 {"kind": "epoch", "epoch": 0, "step": 4, "iou/source_val": 0.5, "iou/target_val": 0.3}
 JSON
-out=$(/usr/bin/python3 "$root/tools/plot_run.py" "$dir" --out "$dir/plot.png")
+out=$("$python" "$root/tools/plot_run.py" "$dir" --out "$dir/plot.png")
 [ "$out" = "$dir/plot.png" ] || { echo "printed '$out'"; exit 1; }
-/usr/bin/python3 - "$dir/plot.png" <<'PY'
+"$python" - "$dir/plot.png" <<'PY'
 import struct, sys
 data = open(sys.argv[1], "rb").read()
 assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
@@ -20,7 +21,7 @@ width, height = struct.unpack(">II", data[16:24])
 assert (width, height) == (990, 630), (width, height)
 PY
 echo '{"kind": "step", "step": 6, ' >> "$dir/metrics.jsonl"
-if msg=$(/usr/bin/python3 "$root/tools/plot_run.py" "$dir" 2>&1); then
+if msg=$("$python" "$root/tools/plot_run.py" "$dir" 2>&1); then
   echo "a malformed line was accepted"; exit 1
 fi
 [[ "$msg" == *"metrics.jsonl:4: not JSON"* ]] || { echo "unexpected message: $msg"; exit 1; }

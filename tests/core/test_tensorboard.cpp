@@ -301,7 +301,7 @@ TEST(TensorBoard, PythonReaderAgrees) {
   }
   const EventFile mine = parse_event_file(path);
   const test::ProcessResult r =
-      test::run_process("/usr/bin/python3", {test::source_path("tests/core/read_tfevents.py"), path});
+      test::run_process(test::python_path(), {test::source_path("tests/core/read_tfevents.py"), path});
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
   std::istringstream lines(r.out);

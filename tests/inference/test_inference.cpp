@@ -555,7 +555,7 @@ double pytorch_max_diff(const std::string& model_path, models::SegmentationModel
     for (const std::int64_t n : shapes[i]) shape += std::to_string(n) + ",";
     args.push_back(stem + "_input.f32:" + stem + "_expected.f32:" + shape + std::to_string(kClasses));
   }
-  const ProcessResult r = run_process("/usr/bin/python3", args, {}, 120);
+  const ProcessResult r = run_process(test::python_path(), args, {}, 120);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   const std::string marker = "max_abs_diff ";
   const auto at = r.out.find(marker);

@@ -18,9 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 using test::archive_error_of;
 
-// Debian's interpreter, where python3-h5py is installed (a PATH python3 may be
-// a virtual environment without it).
-constexpr const char* kPython = "/usr/bin/python3";
+const std::string kPython = da::test::python_path();
 
 class H5pyArchiveTest : public ::testing::Test {
  protected:
@@ -35,7 +33,7 @@ class H5pyArchiveTest : public ::testing::Test {
     if (!dir_.empty()) fs::remove_all(dir_);
   }
   void SetUp() override {
-    if (dir_.empty()) GTEST_SKIP() << kPython << " has no h5py/numpy (Debian: apt-get install python3-h5py)";
+    if (dir_.empty()) GTEST_SKIP() << kPython << " has no h5py/numpy (bash tools/setup.sh)";
   }
   static std::string path(const std::string& name) { return dir_ + "/" + name; }
   static std::string error_opening(const std::string& name) {

@@ -33,6 +33,7 @@ namespace {
 
 using ::da::test::make_temp_dir;
 using ::da::test::read_text;
+using ::da::test::python_path;
 using ::da::test::run_process;
 using ::da::test::source_path;
 
@@ -561,10 +562,8 @@ TEST(Weights, MissingFileIsAnError) { EXPECT_THROW(read_state_dict("/nonexistent
 
 // A Python interpreter with torch and torchvision ("" when there is none).
 std::string find_python() {
-  for (const std::string candidate : {"python3", "/usr/bin/python3"}) {
-    if (run_process(candidate, {"-c", "import torch, torchvision"}, {}, 60).exit_code == 0) return candidate;
-  }
-  return "";
+  const std::string python = python_path();
+  return run_process(python, {"-c", "import torch, torchvision"}, {}, 60).exit_code == 0 ? python : "";
 }
 
 at::Tensor read_floats(const std::string& path, const std::vector<int64_t>& shape) {
@@ -579,7 +578,7 @@ class PythonWeights : public ::testing::Test {
  protected:
   void SetUp() override {
     python_ = find_python();
-    if (python_.empty()) GTEST_SKIP() << "no python3 with torch and torchvision (apt-get install python3-torchvision)";
+    if (python_.empty()) GTEST_SKIP() << "no torch and torchvision in " << python_path() << " (bash tools/setup.sh)";
     dir_ = make_temp_dir("da_models");
   }
   void TearDown() override {

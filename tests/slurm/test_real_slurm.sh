@@ -32,6 +32,7 @@ DA_DIST_BIN=$(realpath -e "${2:?DA_DIST}") || exit 1
 DA_TILES_BIN=$(realpath -e "${3:?DA_TILES}") || exit 1
 TEST=${4:?TEST}
 HERE=$SRC/tests/slurm
+python=${PYTHON:-$SRC/.venv/bin/python}
 CLUSTER=$HERE/cluster.sh
 JOB_TIMEOUT=${DA_SLURM_JOB_TIMEOUT:-150}  # seconds for any one job (requeues included)
 # Every wait also ends by this overall deadline, so the script fails (and
@@ -196,10 +197,10 @@ check_completed_run() {  # check_completed_run JOBID EXPECTED_RESTARTS EPOCHS [L
     fail "slurm-attempts.log lacks 'job $job restart $2 exit: 0'"
   if [[ ! -s "$run/checkpoints/last.pt" ]]; then
     fail "no $run/checkpoints/last.pt"
-  elif ! /usr/bin/python3 "$HERE/compare_checkpoints.py" "$run/checkpoints/last.pt" "$run/checkpoints/last.pt" \
+  elif ! "$python" "$HERE/compare_checkpoints.py" "$run/checkpoints/last.pt" "$run/checkpoints/last.pt" \
     > "$TMP/read.log" 2>&1; then
     cat "$TMP/read.log" >&2
-    fail "cannot read $run/checkpoints/last.pt with python3-torch"
+    fail "cannot read $run/checkpoints/last.pt with $python"
   fi
   ((FAILURES == before)) || dump_job "$job"
 }
@@ -283,7 +284,7 @@ test_preempt() {
   check_completed_run "$ref" 0 "$epochs"
 
   say "comparing checkpoints/last.pt of job $job (preempted) and job $ref (uninterrupted)"
-  if /usr/bin/python3 "$HERE/compare_checkpoints.py" --tol 1e-6 "$run/checkpoints/last.pt" \
+  if "$python" "$HERE/compare_checkpoints.py" --tol 1e-6 "$run/checkpoints/last.pt" \
     "$TMP/runs/$ref/checkpoints/last.pt" > "$TMP/compare.log" 2>&1; then
     say "$(head -n 1 "$TMP/compare.log")"
   else

@@ -82,6 +82,8 @@ std::string binary_path(const std::string& relative) { return std::string(DA_BIN
 
 std::string source_path(const std::string& relative) { return std::string(DA_SOURCE_DIR) + "/" + relative; }
 
+std::string python_path() { return DA_PYTHON; }
+
 std::vector<std::string> mpirun_env() {
   return {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1", "OMPI_MCA_rmaps_base_oversubscribe=1"};
 }

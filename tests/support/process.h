@@ -24,6 +24,10 @@ std::string binary_path(const std::string& relative);
 // Path in the source tree: <source dir>/<relative>.
 std::string source_path(const std::string& relative);
 
+// The Python interpreter of the build (CMake's DA_PYTHON, tools/setup.sh's
+// venv): the same Torch as the C++ code, plus torchvision, h5py and numpy.
+std::string python_path();
+
 // Environment for starting mpirun from a test: allowed as root, and more
 // ranks than cores.
 std::vector<std::string> mpirun_env();

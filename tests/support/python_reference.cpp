@@ -13,8 +13,7 @@
 namespace da::test {
 
 Reference run_reference_script(const std::string& relative_script) {
-  // Debian's interpreter: the one with python3-torch (a PATH python3 may differ).
-  const auto r = run_process("/usr/bin/python3", {source_path(relative_script)});
+  const auto r = run_process(python_path(), {source_path(relative_script)});
   if (r.exit_code != 0) throw std::runtime_error(relative_script + " failed: " + r.err);
   Reference out;
   std::istringstream lines(r.out);

@@ -45,13 +45,13 @@ done
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bin="$build/tools/bench/da_bench_loader"
-python=/usr/bin/python3  # Debian's python3-h5py
+python=${PYTHON:-$(cd "$(dirname "$0")/../.." && pwd)/.venv/bin/python}  # the venv (Debian's h5py)
 if [[ ! -x "$bin" ]]; then
   echo "loader_bench.sh: $bin not found; build it: cmake --build $build --target da_bench_loader" >&2
   exit 2
 fi
 if ! "$python" -c 'import h5py' 2>/dev/null; then
-  echo "loader_bench.sh: $python cannot import h5py (apt-get install python3-h5py)" >&2
+  echo "loader_bench.sh: $python cannot import h5py (bash tools/setup.sh)" >&2
   exit 2
 fi
 if [[ -z "$dir" ]]; then

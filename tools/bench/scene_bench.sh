@@ -43,7 +43,7 @@ batch=${BATCH:-4}
 PEER_RETAIN=${PEER_RETAIN:-1}
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-python=/usr/bin/python3  # Debian's python3-torch and python3-gdal
+python=${PYTHON:-$(cd "$(dirname "$0")/../.." && pwd)/.venv/bin/python}  # the venv: pip torch, Debian's GDAL
 source "$here/glibc_retain.sh"
 build="$(cd "$build" && pwd)"
 da_dist="$build/src/da_dist"
@@ -55,7 +55,7 @@ for bin in "$da_dist" "$da_tiles"; do
   fi
 done
 if ! "$python" -c 'import torch; from osgeo import gdal' 2>/dev/null; then
-  echo "scene_bench.sh: $python cannot import torch and osgeo.gdal (apt-get install python3-torch python3-gdal)" >&2
+  echo "scene_bench.sh: $python cannot import torch and osgeo.gdal (bash tools/setup.sh)" >&2
   exit 2
 fi
 if [[ -z "$dir" ]]; then

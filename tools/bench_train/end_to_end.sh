@@ -24,12 +24,12 @@
 #                   GLIBC_TUNABLES equal to da_dist's run.host_allocator: retain
 #                   (freed memory kept for reuse, see src/trainer/host_allocator.h),
 #                   which a PyTorch user can set too; 0 skips it
-#   PYTHON [/usr/bin/python3]; WORK: keep the runs there (default: temporary)
+#   PYTHON [the project venv, .venv/bin/python]; WORK: keep the runs there (default: temporary)
 # Exit status 1 when a run fails or its metrics are missing, 2 on missing binaries.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-PYTHON=${PYTHON:-/usr/bin/python3}
+PYTHON=${PYTHON:-$(cd "$(dirname "$0")/../.." && pwd)/.venv/bin/python}
 
 # results.tsv columns: impl mode np rep images_per_s step_s data_wait fwd_bwd comm_wait optimizer rss workers_rss
 # (mode: e2e or compute; "nan" where a value does not apply).

@@ -19,7 +19,7 @@
 #   about lr whatever the sign of their rounding noise, so the difference grows
 #   to 3e-5 by step 2 (measured 2026-11-23), and 2e-4 leaves a 7x margin; a
 #   peer with a 10% larger learning rate differs by 7e-3 at step 1, 35x it;
-#   PYTHON [/usr/bin/python3]; WORK: keep the files there (default: temporary).
+#   PYTHON [the project venv, .venv/bin/python]; WORK: keep the files there (default: temporary).
 # Prints the losses side by side and the largest relative difference; exit
 # status 0 when it is <= TOL, 1 when larger or a run fails, 2 on missing
 # binaries, 77 (ctest's skip) when PYTHON lacks torch, torchvision or h5py.
@@ -28,7 +28,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
-PYTHON=${PYTHON:-/usr/bin/python3}
+PYTHON=${PYTHON:-$(cd "$(dirname "$0")/../.." && pwd)/.venv/bin/python}
 STEPS=${STEPS:-3} TILES=${TILES:-4} SIZE=${SIZE:-64} ENCODER=${ENCODER:-resnet18} TOL=${TOL:-2e-4}
 dadist=$build/src/da_dist tiles_bin=$build/tools/da_tiles/da_tiles step_bin=$build/tools/bench_train/da_bench_step
 for b in "$dadist" "$tiles_bin" "$step_bin"; do

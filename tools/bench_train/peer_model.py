@@ -133,7 +133,7 @@ def poly_factor(step, total, power=0.9):
 
 def load_da_dist_state(net, path):
     """Loads da_bench_step --dump-state's dict: model.<name> into net.model, method0.<name> into net.disc."""
-    state = torch.load(path, map_location="cpu")
+    state = torch.load(path, map_location="cpu", weights_only=True)
     model = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
     disc = {k[len("method0."):]: v for k, v in state.items() if k.startswith("method0.")}
     for module, part, prefix in ((net.model, model, "model."), (net.disc, disc, "method0.")):

@@ -15,7 +15,7 @@
 #   RESULTS      also copy the raw results (TSV) there; `weak_scaling.sh --summarize FILE`
 #                prints the table of such a file again
 #   DA_DIST_ARGS  extra da_dist arguments (e.g. --set data.workers=2)
-#   PYTHON [/usr/bin/python3] with torch, torchvision, h5py; WORK: keep runs there
+#   PYTHON [the project venv, .venv/bin/python] with torch, torchvision, h5py; WORK: keep runs there
 #                (default: a temporary directory, removed at exit)
 # Exit status 1 when a da_dist or peer run exits non-zero or its metrics are
 # missing (no time/images_per_s, time/comm_wait_share in the last epoch line of
@@ -23,7 +23,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-PYTHON=${PYTHON:-/usr/bin/python3}
+PYTHON=${PYTHON:-$(cd "$(dirname "$0")/../.." && pwd)/.venv/bin/python}
 summarize() {  # results.tsv batch: print the table
 "$PYTHON" - "$1" "$2" <<'PY'
 import statistics, sys
@@ -72,7 +72,7 @@ build=$(cd "${1:-$root/build}" && pwd)
 dadist=$build/src/da_dist
 tiles_bin=$build/tools/da_tiles/da_tiles
 peer=$root/tools/bench_train/ddp_dann_peer.py
-PYTHON=${PYTHON:-/usr/bin/python3}
+PYTHON=${PYTHON:-$(cd "$(dirname "$0")/../.." && pwd)/.venv/bin/python}
 REPEAT=${REPEAT:-3} TILES=${TILES:-128} SIZE=${SIZE:-64} EPOCHS=${EPOCHS:-2} BATCH=${BATCH:-8} PEER=${PEER:-1}
 for b in "$dadist" "$tiles_bin"; do
   if [[ ! -x "$b" ]]; then

@@ -1,14 +1,31 @@
-# Every external dependency of da_dist, found with find_package from the
-# system (Debian packages installed by tools/setup.sh). Nothing is vendored or
-# downloaded at build time.
+# Every external dependency of da_dist, found with find_package: Debian
+# packages and the project venv's pip torch, both installed by tools/setup.sh
+# (which passes CMAKE_PREFIX_PATH=torch.utils.cmake_prefix_path). Nothing is
+# vendored or downloaded at build time.
 
 find_package(Torch REQUIRED)
+# The Python interpreter whose torch gives the tests their reference values
+# and runs the Python peers: the same Torch as the build.
+set(DA_PYTHON "${PROJECT_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH
+    "Python with torch, torchvision and h5py (tools/setup.sh's venv)")
 find_package(MPI REQUIRED COMPONENTS C)
 # We use the C API only; keep mpi.h from dragging in the C++ bindings.
 set_property(TARGET MPI::MPI_C APPEND PROPERTY INTERFACE_COMPILE_DEFINITIONS OMPI_SKIP_MPICXX MPICH_SKIP_MPICXX)
 find_package(yaml-cpp REQUIRED)
 find_package(HDF5 REQUIRED COMPONENTS C)
 find_package(spdlog REQUIRED)
+# Torch's wheel ships its own fmt (12) inside the include directory that
+# every Torch target puts ahead of /usr/include; Debian's spdlog is built
+# against Debian's fmt (libfmt-dev, 9) and does not compile against fmt 12.
+# So our sources see the fmt that spdlog was built with first, through a
+# directory holding only a link to it. (The Torch headers we include use no
+# fmt.)
+get_target_property(_da_fmt_inc fmt::fmt INTERFACE_INCLUDE_DIRECTORIES)
+find_path(DA_FMT_INCLUDE_DIR fmt/core.h HINTS ${_da_fmt_inc} NO_CMAKE_PATH NO_CMAKE_ENVIRONMENT_PATH)
+set(_da_fmt_first "${PROJECT_BINARY_DIR}/spdlog-fmt")
+file(MAKE_DIRECTORY "${_da_fmt_first}")
+file(CREATE_LINK "${DA_FMT_INCLUDE_DIR}/fmt" "${_da_fmt_first}/fmt" SYMBOLIC)
+include_directories(SYSTEM BEFORE "${_da_fmt_first}")
 find_package(Threads REQUIRED)
 if(DA_BUILD_TESTS)
   find_package(GTest REQUIRED)
