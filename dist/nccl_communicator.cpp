@@ -7,6 +7,7 @@
 #include <nccl.h>
 
 #include "dist/errors.h"
+#include "dist/local_device.h"
 #include "dist/mpi_check.h"
 
 // Every NCCL and CUDA call is checked, naming the call and the rank.
@@ -63,13 +64,9 @@ int select_device(const WorldInfo& world) {
   if (rc != cudaSuccess) {
     throw DistError("rank " + std::to_string(world.rank) + ": cannot use CUDA: " + cudaGetErrorString(rc));
   }
-  if (devices < world.local_size) {
-    throw DistError("rank " + std::to_string(world.rank) + ": this node has " + std::to_string(devices) +
-                    " GPU(s) but " + std::to_string(world.local_size) +
-                    " ranks were started on it; start at most one rank per GPU");
-  }
-  DA_CUDA_CHECK(cudaSetDevice(world.local_rank));
-  return world.local_rank;
+  const int device = local_device_index(world, devices);
+  DA_CUDA_CHECK(cudaSetDevice(device));
+  return device;
 }
 
 NcclCommunicator::NcclCommunicator(const WorldInfo& world) : world_(world) {

@@ -15,10 +15,10 @@ void save_checkpoint_file(torch::serialize::OutputArchive& archive, const std::s
   }
 }
 
-void load_checkpoint_file(torch::serialize::InputArchive& archive, const std::string& path) {
+void load_checkpoint_file(torch::serialize::InputArchive& archive, const std::string& path, c10::Device device) {
   if (!std::filesystem::is_regular_file(path)) throw std::runtime_error("checkpoint " + path + ": no such file");
   try {
-    archive.load_from(path);
+    archive.load_from(path, device);
   } catch (const std::exception& e) {
     // c10::Error messages carry a C++ backtrace; the first line says what is wrong.
     std::string what = e.what();

@@ -14,8 +14,10 @@ namespace da::io {
 // fsync'ed and renamed over `path`.
 void save_checkpoint_file(torch::serialize::OutputArchive& archive, const std::string& path);
 
-// Reads a checkpoint written by save_checkpoint_file. Throws
+// Reads a checkpoint written by save_checkpoint_file, every tensor onto
+// `device` whatever device it was saved from (a GPU run's checkpoint loads on
+// a CPU-only machine; each rank's state lands on its own GPU). Throws
 // std::runtime_error naming `path` when it is missing or unreadable.
-void load_checkpoint_file(torch::serialize::InputArchive& archive, const std::string& path);
+void load_checkpoint_file(torch::serialize::InputArchive& archive, const std::string& path, c10::Device device);
 
 }  // namespace da::io

@@ -9,6 +9,8 @@
 
 #include "config/errors.h"
 #include "config/loader.h"
+#include "dist/bootstrap.h"
+#include "dist/local_device.h"
 #include "models/weights.h"
 #include "trainer/checkpoint.h"
 #include "trainer/loader_setup.h"
@@ -63,7 +65,9 @@ CheckpointModel load(const std::string& path, c10::Device* forced_device) {
   if (forced_device != nullptr) {
     m.device = *forced_device;
   } else if (m.config.run.device != "cpu" && torch::cuda::is_available()) {
-    m.device = c10::Device(c10::kCUDA, 0);
+    // The rank's own GPU, as in training (never every rank on GPU 0).
+    const int index = dist::local_device_index(dist::world(), static_cast<int>(torch::cuda::device_count()));
+    m.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
   m.model->to(m.device);
   m.model->eval();

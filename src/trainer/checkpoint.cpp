@@ -50,7 +50,7 @@ models::StateDict read_tensor_dict(torch::serialize::InputArchive& archive, cons
 
 models::StateDict read_tensor_dict_from(const std::string& path, const std::string& key) {
   torch::serialize::InputArchive archive;
-  io::load_checkpoint_file(archive, path);
+  io::load_checkpoint_file(archive, path, c10::kCPU);
   return read_tensor_dict(archive, key, path);
 }
 
@@ -94,8 +94,11 @@ void save_checkpoint(const std::string& path, const CheckpointParts& parts, cons
 }
 
 TrainingProgress load_checkpoint(const std::string& path, const CheckpointParts& parts) {
+  // Onto the device the model now lives on: the optimizer's state follows.
+  const auto parameters = parts.model.parameters();
+  const c10::Device device = parameters.empty() ? c10::Device(c10::kCPU) : parameters.front().device();
   torch::serialize::InputArchive archive;
-  io::load_checkpoint_file(archive, path);
+  io::load_checkpoint_file(archive, path, device);
   const std::vector<std::int64_t> values = read_value(archive, "progress", path).toIntVector();
   if (values.size() != 7 || values[0] != kFormatVersion) {
     throw std::runtime_error("checkpoint " + path + ": unsupported checkpoint format");
@@ -148,7 +151,7 @@ TrainingProgress load_checkpoint(const std::string& path, const CheckpointParts&
   at::Tensor rng;
   archive.read("rng_cpu", rng);
   at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle on the default generator
-  generator.set_state(rng);
+  generator.set_state(rng.cpu());  // read onto the model's device with the rest
   return progress;
 }
 
@@ -160,7 +163,7 @@ models::StateDict read_checkpoint_method_tensors(const std::string& path) {
 
 std::string read_checkpoint_config(const std::string& path) {
   torch::serialize::InputArchive archive;
-  io::load_checkpoint_file(archive, path);
+  io::load_checkpoint_file(archive, path, c10::kCPU);
   return read_value(archive, "config", path).toStringRef();
 }
 

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "dist/local_device.h"
 #include "trainer/host_allocator.h"
 
 namespace da::trainer {
@@ -21,13 +22,8 @@ ComputeSetup setup_compute(const config::RunOptions& run, const dist::WorldInfo&
     throw std::runtime_error("run.device is cuda but this build or machine has no CUDA device");
   }
   if (uses_cuda(run)) {
-    const auto gpus = static_cast<int>(torch::cuda::device_count());
-    if (world.local_rank >= gpus) {
-      throw std::runtime_error("local rank " + std::to_string(world.local_rank) + " has no GPU: this node has " +
-                               std::to_string(gpus) + " GPU(s) for " + std::to_string(world.local_size) +
-                               " local ranks (start at most one rank per GPU)");
-    }
-    setup.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(world.local_rank));
+    const int index = dist::local_device_index(world, static_cast<int>(torch::cuda::device_count()));
+    setup.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
 
   configure_host_allocator(run.host_allocator);

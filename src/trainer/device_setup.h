@@ -33,9 +33,10 @@ void to_channels_last(torch::nn::Module& module);
 // the communicator must then take CUDA tensors.
 bool uses_cuda(const config::RunOptions& run);
 
-// run.device auto: cuda:<local_rank> when CUDA is available, else the CPU.
-// Throws std::runtime_error when cuda is asked for and missing, or when the
-// node has fewer GPUs than local ranks. Sets at::set_num_threads: run.threads,
+// run.device auto: the rank's GPU (dist/local_device.h: one visible GPU, or
+// the one at the local rank) when CUDA is available, else the CPU. Throws
+// std::runtime_error when cuda is asked for and missing, or when several GPUs
+// are visible but fewer than the local ranks. Sets at::set_num_threads: run.threads,
 // or (0) the node's cores divided by the ranks on it, at least 1. Precision
 // other than fp32 on the CPU is ignored with a warning. Applies
 // run.host_allocator (trainer/host_allocator.h) to the process.

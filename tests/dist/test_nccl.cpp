@@ -1,6 +1,6 @@
-// The NCCL communicator's device selection: a node with fewer GPUs than
-// local ranks (or no usable CUDA at all, as on CI machines) is a clear error
-// naming the rank and the counts, not a crash inside NCCL.
+// The NCCL communicator's device selection: a node with several GPUs but
+// fewer than its local ranks (or no usable CUDA at all, as on CI machines) is
+// a clear error naming the rank and the counts, not a crash inside NCCL.
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -23,8 +23,8 @@ TEST(NcclDevice, MoreLocalRanksThanGpusIsAClearError) {
   } catch (const DistError& e) {
     const std::string msg = e.what();
     const std::regex expected(
-        "rank 3: (cannot use CUDA: .+|this node has [0-9]+ GPU\\(s\\) but 1000 ranks were started on it; start at "
-        "most one rank per GPU)");
+        "rank 3(: cannot use CUDA: .+| \\(local rank 3\\): no CUDA device is visible| \\(local rank 3\\) sees [0-9]+ "
+        "GPUs shared by 1000 local ranks: .+)");
     EXPECT_TRUE(std::regex_match(msg, expected)) << msg;
   }
 }

@@ -8,6 +8,10 @@ find_package(Torch REQUIRED)
 # and runs the Python peers: the same Torch as the build.
 set(DA_PYTHON "${PROJECT_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH
     "Python with torch, torchvision and h5py (tools/setup.sh's venv)")
+# pip's Torch lives outside the system's library path: installed binaries
+# carry its directory (the build tree's binaries get it from CMake anyway).
+get_filename_component(_da_torch_libdir "${TORCH_LIBRARY}" DIRECTORY)
+list(APPEND CMAKE_INSTALL_RPATH "${_da_torch_libdir}")
 find_package(MPI REQUIRED COMPONENTS C)
 # We use the C API only; keep mpi.h from dragging in the C++ bindings.
 set_property(TARGET MPI::MPI_C APPEND PROPERTY INTERFACE_COMPILE_DEFINITIONS OMPI_SKIP_MPICXX MPICH_SKIP_MPICXX)
@@ -98,6 +102,8 @@ else()
 endif()
 
 if(DA_NCCL_ENABLED)
+  get_filename_component(_da_nccl_libdir "${NCCL_LIBRARY}" DIRECTORY)
+  list(APPEND CMAKE_INSTALL_RPATH "${_da_nccl_libdir}")
   add_library(da::nccl INTERFACE IMPORTED)
   set_target_properties(da::nccl PROPERTIES
     INTERFACE_INCLUDE_DIRECTORIES "${NCCL_INCLUDE_DIR}"
