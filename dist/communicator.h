@@ -53,7 +53,7 @@ struct CommunicatorOptions {
 //   auto: local for a world of one; else NCCL for CUDA tensors, MPI for CPU;
 //   nccl: NCCL, even for a world of one (needs CUDA tensors and a build with
 //         NCCL, i.e. a CUDA Torch);
-//   mpi:  MPI (CPU tensors only).
+//   mpi:  MPI; GPU tensors are staged through page-locked host memory.
 // Throws DistError naming what is missing for a backend that cannot work.
 std::unique_ptr<Communicator> make_communicator(const CommunicatorOptions& options);
 

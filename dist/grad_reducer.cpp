@@ -5,9 +5,47 @@
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
 
+#include <algorithm>
+#include <exception>
+#include <numeric>
+
 #include "dist/errors.h"
 
 namespace da::dist {
+namespace {
+
+// The dims of `t` from the largest stride to the smallest. Permuted so, a
+// dense tensor (contiguous, channels-last or any other dense layout) is
+// contiguous: its elements in memory order.
+std::vector<std::int64_t> memory_order(const at::Tensor& t) {
+  std::vector<std::int64_t> dims(static_cast<std::size_t>(t.dim()));
+  std::iota(dims.begin(), dims.end(), 0);
+  std::stable_sort(dims.begin(), dims.end(), [&](std::int64_t a, std::int64_t b) { return t.stride(a) > t.stride(b); });
+  return dims;
+}
+
+// A parameter's place in its bucket, shaped as the parameter permuted to
+// its memory order.
+at::Tensor slot_view(const at::Tensor& flat, std::int64_t offset, const at::Tensor& param,
+                     const std::vector<std::int64_t>& order) {
+  std::vector<std::int64_t> sizes;
+  for (const auto d : order) sizes.push_back(param.size(d));
+  return flat.narrow(0, offset, param.numel()).view(sizes);
+}
+
+struct AbandonedCollective {
+  std::unique_ptr<Work> work;
+  at::Tensor buffer;
+};
+
+// Collectives left running by a reducer destroyed during a failure; never
+// freed (see ~GradReducer).
+std::vector<AbandonedCollective>& abandoned_collectives() {
+  static auto* list = new std::vector<AbandonedCollective>;
+  return *list;
+}
+
+}  // namespace
 
 // Shared with the hooks so that a hook firing after the reducer is gone does
 // nothing instead of touching freed memory.
@@ -81,13 +119,21 @@ GradReducer::GradReducer(Communicator& comm, std::vector<std::pair<std::string, 
 GradReducer::~GradReducer() {
   hook_state_->reducer = nullptr;
   for (std::size_t i = 0; i < accumulators_.size(); ++i) accumulators_[i]->del_post_hook(hook_keys_[i]);
+  const bool failing = std::uncaught_exceptions() > 0;
   for (auto& bucket : buckets_) {
+    if (!bucket.work) continue;
+    if (failing) {
+      // Destroyed while an error unwinds (a rank failed): the job is about
+      // to be aborted, and a collective whose peer is gone would end only at
+      // dist.timeout_s. Keep its memory alive for the rest of the process
+      // instead of waiting for it.
+      abandoned_collectives().push_back({std::move(bucket.work), bucket.flat});
+      continue;
+    }
     // Never leave a collective writing into a bucket being freed.
-    if (bucket.work) {
-      try {
-        bucket.work->wait();
-      } catch (const DistError&) {
-      }
+    try {
+      bucket.work->wait();
+    } catch (const DistError&) {
     }
   }
 }
@@ -108,7 +154,11 @@ void GradReducer::mark_ready(std::size_t param) {
   const auto [b, s] = location_[param];
   auto& bucket = buckets_[b];
   const auto& slot = bucket.slots[s];
-  bucket.flat.narrow(0, slot.offset, slot.numel).copy_(params_[param].grad().reshape({-1}));
+  // In the parameter's memory order: a channels-last gradient is copied
+  // straight, not first reshaped into a contiguous temporary.
+  const at::Tensor& grad = params_[param].grad();
+  const auto order = memory_order(params_[param]);
+  slot_view(bucket.flat, slot.offset, params_[param], order).copy_(grad.permute(order));
   --bucket.pending;
   launch_ready_buckets();
   // Open MPI progresses non-blocking collectives only inside MPI calls.
@@ -150,12 +200,9 @@ void GradReducer::finalize() {
     for (const auto& slot : bucket.slots) {
       auto& param = params_[slot.param];
       if (used_data[slot.param] == 0) continue;
-      const auto averaged = bucket.flat.narrow(0, slot.offset, slot.numel).view(param.sizes());
-      if (param.grad().defined()) {
-        param.mutable_grad().copy_(averaged);
-      } else {
-        param.mutable_grad() = averaged.clone();
-      }
+      const auto order = memory_order(param);
+      if (!param.grad().defined()) param.mutable_grad() = at::empty_like(param);  // the parameter's layout
+      param.mutable_grad().permute(order).copy_(slot_view(bucket.flat, slot.offset, param, order));
     }
   }
 }

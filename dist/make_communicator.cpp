@@ -27,15 +27,13 @@ std::unique_ptr<Communicator> nccl_communicator(const CommunicatorOptions& optio
 
 std::unique_ptr<Communicator> make_communicator(const CommunicatorOptions& options) {
   if (options.backend == "nccl") return nccl_communicator(options);
-  if (options.backend == "mpi") {
-    if (options.cuda_tensors) {
-      throw DistError("dist.backend mpi takes CPU tensors, but the model is on a GPU (use dist.backend auto or nccl)");
-    }
-  } else if (options.backend != "auto") {
+  if (options.backend != "auto" && options.backend != "mpi") {
     throw DistError("dist.backend '" + options.backend + "' is unknown (auto, nccl or mpi)");
   }
   if (!world().uses_mpi) return std::make_unique<LocalCommunicator>();
-  if (options.cuda_tensors) return nccl_communicator(options);
+  if (options.backend == "auto" && options.cuda_tensors) return nccl_communicator(options);
+  // mpi with a model on a GPU stages its tensors through host memory
+  // (dist/mpi_communicator.cpp): clusters without NCCL work.
   return std::make_unique<MpiCommunicator>(options.timeout_s);
 }
 

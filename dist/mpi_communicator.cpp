@@ -33,7 +33,6 @@ MPI_Op mpi_op(ReduceOp op) {
 }
 
 void check_tensor(const at::Tensor& t, const char* what) {
-  if (!t.device().is_cpu()) throw DistError(std::string(what) + ": the MPI backend takes CPU tensors");
   if (!t.is_non_overlapping_and_dense()) {
     throw DistError(std::string(what) + ": tensor must be dense (contiguous or another dense layout)");
   }
@@ -44,10 +43,24 @@ int count_of(const at::Tensor& t) {
   return static_cast<int>(t.numel());
 }
 
+// Where MPI reads and writes a tensor: the tensor itself on the CPU; for a
+// GPU tensor, a page-locked host copy in the same layout (the MPI library
+// is not asked to touch device memory, so any MPI build works, and two ranks
+// can share one GPU), copied back when the collective completes.
+at::Tensor host_buffer(const at::Tensor& t) {
+  if (t.device().is_cpu()) return t;
+  at::Tensor staged = at::empty_like(t, t.options().device(at::kCPU).pinned_memory(true));
+  staged.copy_(t);
+  return staged;
+}
+
 class MpiWork : public Work {
  public:
-  MpiWork(MPI_Request request, double timeout_s, at::Tensor keep_alive)
-      : request_(request), timeout_s_(timeout_s), tensor_(std::move(keep_alive)) {}
+  // `tensor`: what the caller reduces; `buffer`: host_buffer(tensor).
+  MpiWork(MPI_Request request, double timeout_s, at::Tensor buffer, at::Tensor tensor)
+      : request_(request), timeout_s_(timeout_s), tensor_(std::move(buffer)), device_tensor_(std::move(tensor)) {
+    if (device_tensor_.is_same(tensor_)) device_tensor_ = at::Tensor();
+  }
   ~MpiWork() override {
     // A Work dropped without wait() must not leave MPI writing into a freed
     // tensor: complete it (errors are ignored here; wait() reports them).
@@ -58,6 +71,10 @@ class MpiWork : public Work {
     if (request_ == MPI_REQUEST_NULL) return true;
     int done = 0;
     DA_MPI_CHECK(MPI_Test(&request_, &done, MPI_STATUS_IGNORE));
+    if (done != 0 && device_tensor_.defined()) {
+      device_tensor_.copy_(tensor_);
+      device_tensor_ = at::Tensor();
+    }
     return done != 0;
   }
 
@@ -78,6 +95,7 @@ class MpiWork : public Work {
   MPI_Request request_;
   double timeout_s_;
   at::Tensor tensor_;
+  at::Tensor device_tensor_;  // a GPU tensor to copy the result into; undefined on the CPU
 };
 
 }  // namespace
@@ -89,26 +107,29 @@ MpiCommunicator::MpiCommunicator(double timeout_s) : timeout_s_(timeout_s) {
 
 std::unique_ptr<Work> MpiCommunicator::all_reduce_async(at::Tensor& tensor, ReduceOp op) {
   check_tensor(tensor, "all_reduce");
+  at::Tensor buffer = host_buffer(tensor);
   MPI_Request request = MPI_REQUEST_NULL;
-  DA_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, tensor.data_ptr(), count_of(tensor), mpi_type(tensor), mpi_op(op),
+  DA_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buffer.data_ptr(), count_of(buffer), mpi_type(buffer), mpi_op(op),
                               MPI_COMM_WORLD, &request));
-  return std::make_unique<MpiWork>(request, timeout_s_, tensor);
+  return std::make_unique<MpiWork>(request, timeout_s_, buffer, tensor);
 }
 
 void MpiCommunicator::broadcast(at::Tensor& tensor, int root) {
   check_tensor(tensor, "broadcast");
-  DA_MPI_CHECK(MPI_Bcast(tensor.data_ptr(), count_of(tensor), mpi_type(tensor), root, MPI_COMM_WORLD));
+  at::Tensor buffer = host_buffer(tensor);
+  DA_MPI_CHECK(MPI_Bcast(buffer.data_ptr(), count_of(buffer), mpi_type(buffer), root, MPI_COMM_WORLD));
+  if (!buffer.is_same(tensor)) tensor.copy_(buffer);
 }
 
 at::Tensor MpiCommunicator::all_gather(const at::Tensor& tensor) {
-  const auto input = tensor.contiguous();
+  const auto input = host_buffer(tensor.contiguous());
   check_tensor(input, "all_gather");
   std::vector<int64_t> shape{size_};
   for (auto d : input.sizes()) shape.push_back(d);
   auto output = at::empty(shape, input.options());
   DA_MPI_CHECK(MPI_Allgather(input.data_ptr(), count_of(input), mpi_type(input), output.data_ptr(), count_of(input),
                              mpi_type(input), MPI_COMM_WORLD));
-  return output;
+  return output.to(tensor.device());
 }
 
 void MpiCommunicator::barrier() { DA_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }

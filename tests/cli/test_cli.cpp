@@ -143,6 +143,37 @@ TEST_F(Cli, RuntimeFailureExitsOne) {
   EXPECT_EQ(r.err.find("terminate"), std::string::npos) << r.err;
 }
 
+// conf/run.yaml, the GPU template of the README and slurm/: it resolves to
+// what it promises, and with only the device (and the archives) overridden it
+// trains on the CPU.
+TEST_F(Cli, RunTemplateParsesAndTrainsOnTheCpu) {
+  const auto printed = da_dist({"--print-config", "--config", source_path("conf/run.yaml")});
+  ASSERT_EQ(printed.exit_code, 0) << printed.err;
+  for (const char* expected : {"encoder: resnet34", "precision: bf16", "memory_format: channels_last",
+                               "sync_bn: true", "name: dann", "batch_size: 8"}) {
+    EXPECT_NE(printed.out.find(expected), std::string::npos) << expected << " in\n" << printed.out;
+  }
+  const auto synth = run_process(binary_path("tools/da_tiles/da_tiles"),
+                                 {"synth", "--out", dir_ + "/data", "--tiles", "4", "--val-tiles", "2", "--size", "32"});
+  ASSERT_EQ(synth.exit_code, 0) << synth.err;
+  std::vector<std::string> args{"--config", source_path("conf/run.yaml"), "--set", "run.device=cpu",
+                                "--set", "run.output_dir=" + dir_ + "/runs", "--set", "run.max_epochs=1",
+                                "--set", "run.log_every_n_steps=1", "--set", "data.batch_size=2",
+                                "--set", "data.workers=0"};
+  for (const std::string domain : {"source", "target"}) {
+    for (const std::string split : {"train", "val"}) {
+      args.insert(args.end(), {"--set", "data." + domain + "." + split + "=[" + dir_ + "/data/" + domain + "_" +
+                                            split + ".h5]"});
+    }
+  }
+  const auto trained = da_dist(args);
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  EXPECT_NE((trained.out + trained.err).find("model unet/resnet34"), std::string::npos) << trained.err;
+  const std::string metrics = read_text(dir_ + "/runs/run/metrics.jsonl");
+  EXPECT_NE(metrics.find("\"kind\": \"step\", \"epoch\": 0, \"step\": 2"), std::string::npos) << metrics;
+  EXPECT_TRUE(fs::exists(dir_ + "/runs/run/checkpoints/last.pt"));
+}
+
 // The MPI harness: a test failing on rank 1 only fails the mpirun entry, and
 // the failure is reported with its rank.
 TEST(MpiHarness, FailureOnAnyRankFailsTheRun) {

@@ -104,5 +104,72 @@ TEST(GradReducer, LayoutIsReverseOrderWithSmallFirstBucket) {
   EXPECT_EQ(layout[3], (std::vector<std::string>{"first.weight"}));
 }
 
+// A communicator of one process that records what it was given and whose
+// collectives never complete on their own (wait() only notes the call), for
+// the reducer's local behaviour.
+class RecordingCommunicator : public Communicator {
+ public:
+  struct RecordedWork : Work {
+    explicit RecordedWork(bool* waited) : waited_(waited) {}
+    void wait() override { *waited_ = true; }
+    bool test() override { return false; }
+    bool* waited_;
+  };
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string backend() const override { return "recording"; }
+  std::unique_ptr<Work> all_reduce_async(at::Tensor& tensor, ReduceOp) override {
+    launched.push_back(tensor.clone());
+    return std::make_unique<RecordedWork>(&waited);
+  }
+  void broadcast(at::Tensor&, int) override {}
+  at::Tensor all_gather(const at::Tensor& tensor) override { return tensor.unsqueeze(0).clone(); }
+  void barrier() override {}
+  std::vector<at::Tensor> launched;
+  bool waited = false;
+};
+
+// A channels-last gradient goes into its bucket in its own memory order (no
+// reshape into a contiguous temporary) and comes back channels-last with
+// the same values.
+TEST(GradReducerLocal, ChannelsLastGradientsKeepTheirMemoryOrder) {
+  RecordingCommunicator comm;
+  at::Tensor weight = at::sin(at::arange(2 * 3 * 4 * 5, at::kDouble)).reshape({2, 3, 4, 5});
+  weight = weight.contiguous(at::MemoryFormat::ChannelsLast).requires_grad_();
+  GradReducer reducer(comm, {{"weight", weight}}, ReducerOptions{});
+  reducer.prepare_for_backward();
+  const at::Tensor scale = at::cos(at::arange(2 * 3 * 4 * 5, at::kDouble)).reshape({2, 3, 4, 5});
+  (weight * scale).sum().backward();
+  ASSERT_EQ(comm.launched.size(), 1u);
+  // The bucket holds the gradient (= scale) in NHWC memory order.
+  EXPECT_TRUE(at::equal(comm.launched[0], scale.permute({0, 2, 3, 1}).reshape({-1})));
+  reducer.finalize();
+  EXPECT_TRUE(weight.grad().is_contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(at::equal(weight.grad(), scale));
+}
+
+// Destroyed while an error unwinds (a failed rank), the reducer does not wait
+// for collectives in flight, which would end only at dist.timeout_s; destroyed
+// normally, it still waits so nothing writes into freed memory.
+TEST(GradReducerLocal, DestroyedDuringAFailureDoesNotWaitForCollectives) {
+  RecordingCommunicator comm;
+  const at::Tensor weight = at::ones({4}, at::kDouble).requires_grad_();
+  try {
+    GradReducer reducer(comm, {{"weight", weight}}, ReducerOptions{});
+    reducer.prepare_for_backward();
+    (weight * 2.0).sum().backward();
+    ASSERT_EQ(comm.launched.size(), 1u);
+    throw std::runtime_error("rank 1 stopped answering");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_FALSE(comm.waited);
+  {
+    GradReducer reducer(comm, {{"weight", weight}}, ReducerOptions{});
+    reducer.prepare_for_backward();
+    (weight * 2.0).sum().backward();
+  }
+  EXPECT_TRUE(comm.waited);
+}
+
 }  // namespace
 }  // namespace da::dist

@@ -15,6 +15,7 @@ source half.
 import math
 
 import torch
+import torch.jit._pickle  # restore_type_tag, allowed when loading C++-saved dicts
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
@@ -133,7 +134,10 @@ def poly_factor(step, total, power=0.9):
 
 def load_da_dist_state(net, path):
     """Loads da_bench_step --dump-state's dict: model.<name> into net.model, method0.<name> into net.disc."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    # C++'s torch::save tags the dict's type with restore_type_tag: the one
+    # global beyond tensors that weights-only loading must allow.
+    with torch.serialization.safe_globals([torch.jit._pickle.restore_type_tag]):
+        state = torch.load(path, map_location="cpu", weights_only=True)
     model = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
     disc = {k[len("method0."):]: v for k, v in state.items() if k.startswith("method0.")}
     for module, part, prefix in ((net.model, model, "model."), (net.disc, disc, "method0.")):

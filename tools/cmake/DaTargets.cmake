@@ -43,8 +43,11 @@ function(da_add_library name)
 endfunction()
 
 # Environment every test gets: Open MPI refuses root without these, and more
-# ranks than cores need oversubscription. Harmless for non-root users.
+# ranks than cores need oversubscription. Harmless for non-root users. CUDA
+# is hidden, so the suite means the same on a GPU machine (the cuda label's
+# tests, tests/cuda, see the GPUs).
 set(DA_TEST_ENV
+  "CUDA_VISIBLE_DEVICES="
   "OMPI_ALLOW_RUN_AS_ROOT=1"
   "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
   "OMPI_MCA_rmaps_base_oversubscribe=1"
@@ -76,7 +79,7 @@ function(da_add_unit_tests binary)
   endif()
   gtest_discover_tests(${binary}
     DISCOVERY_MODE PRE_TEST
-    PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT})
+    PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT} ENVIRONMENT "CUDA_VISIBLE_DEVICES=")
 endfunction()
 
 # da_add_mpi_test(<name> BINARY <bin> NP <n> [ARGS ...] [LABELS ...] [TIMEOUT s])
