@@ -20,7 +20,8 @@
 #              (-N 1; without it the multi-node scripts must be refused).
 #
 # The 8-GPU geometry of the scripts is overridden on the sbatch command line
-# (--ntasks-per-node=2 --gpus-per-node=0 --cpus-per-task=1); everything else
+# (--ntasks-per-node=2 --gpus-per-task=0 --gpus-per-node=0 --cpus-per-task=1:
+# zero GPUs whichever of the two GPU layouts a script asks for); everything else
 # (#SBATCH --signal, --requeue, --open-mode, srun --mpi=pmix) is the scripts'
 # own. Exit status 0 when every check passed, 1 with messages, the job output
 # and the daemons' log tails, 77 (ctest's skip code) without root or without
@@ -42,7 +43,7 @@ DEADLINE=$((SECONDS + ${DA_SLURM_TEST_TIMEOUT:-280}))
 # DA_SLURM_TEST_TASKS: ranks per job (default 2; 1 separates a multi-rank
 # problem from a Slurm one).
 TASKS=${DA_SLURM_TEST_TASKS:-2}
-GEOMETRY=(--ntasks-per-node="$TASKS" --gpus-per-node=0 --cpus-per-task=1 --time=10)
+GEOMETRY=(--ntasks-per-node="$TASKS" --gpus-per-task=0 --gpus-per-node=0 --cpus-per-task=1 --time=10)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/da_slurm_test.XXXXXX")
 FAILURES=0

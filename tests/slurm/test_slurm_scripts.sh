@@ -94,8 +94,11 @@ test_syntax() {
   for f in "${SCRIPTS[@]}"; do
     local p=$SRC/slurm/$f
     [[ -f "$p" ]] || fail "missing slurm/$f"
-    for directive in "--signal=B:USR1@180" "--requeue" "--open-mode=append" "--ntasks-per-node=8" \
-      "--gpus-per-node=8"; do
+    # srun binds one GPU to each task (CUDA_VISIBLE_DEVICES one id); mpirun's
+    # ranks see the node's GPUs and pick theirs by local rank.
+    local gpus="--gpus-per-task=1"
+    [[ "$f" == *mpirun* ]] && gpus="--gpus-per-node=8"
+    for directive in "--signal=B:USR1@180" "--requeue" "--open-mode=append" "--ntasks-per-node=8" "$gpus"; do
       grep -qxF "#SBATCH $directive" "$p" || fail "slurm/$f lacks '#SBATCH $directive'"
     done
     # shellcheck disable=SC2016  # the literal text
