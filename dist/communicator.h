@@ -13,8 +13,12 @@ namespace da::dist {
 
 enum class ReduceOp { kSum, kMin, kMax };
 
-// A collective in flight. wait() returns once the result is in the tensor,
-// or throws DistError on failure or when the collective timeout passes.
+// A collective in flight. wait() returns once the result is in the tensor
+// for what runs next: for a CPU tensor on the host; for a GPU tensor (NCCL)
+// for the work queued next on the current CUDA stream, which waits for it
+// while the host goes on (a collective not done by the timeout is then
+// reported by a later collective). Throws DistError on failure or when the
+// collective timeout passes.
 class Work {
  public:
   virtual ~Work() = default;
@@ -41,6 +45,14 @@ class Communicator {
   // Returns [size, ...tensor.sizes()], rank r's tensor at index r.
   virtual at::Tensor all_gather(const at::Tensor& tensor) = 0;
   virtual void barrier() = 0;
+
+  // A communicator over the same ranks whose collectives are matched only
+  // among themselves (MPI_Comm_dup; a second NCCL communicator on a stream
+  // of its own). Collective over the world: every rank calls it, in the same
+  // order. The gradient reducer runs on one, so a bucket whose launch moves
+  // with a rank's unused parameters can never pair up with another rank's
+  // SyncBN or method collective (see dist/grad_reducer.h).
+  virtual std::unique_ptr<Communicator> duplicate() = 0;
 };
 
 struct CommunicatorOptions {

@@ -69,7 +69,7 @@ class GradReducer::ReadyHook : public torch::autograd::FunctionPostHook {
 
 GradReducer::GradReducer(Communicator& comm, std::vector<std::pair<std::string, at::Tensor>> named_params,
                          const ReducerOptions& options)
-    : comm_(comm), hook_state_(std::make_shared<HookState>()) {
+    : comm_(comm), mask_comm_(options.mask_comm != nullptr ? *options.mask_comm : comm), hook_state_(std::make_shared<HookState>()) {
   hook_state_->reducer = this;
   for (auto& [name, param] : named_params) {
     if (!param.requires_grad()) continue;  // frozen: never synchronised
@@ -190,7 +190,7 @@ void GradReducer::finalize() {
   auto used = at::zeros({static_cast<std::int64_t>(params_.size())}, at::kInt);
   auto* used_data = used.data_ptr<int>();
   for (std::size_t i = 0; i < params_.size(); ++i) used_data[i] = ready_[i] ? 1 : 0;
-  comm_.all_reduce(used, ReduceOp::kMax);
+  mask_comm_.all_reduce(used, ReduceOp::kMax);
 
   const double scale = 1.0 / comm_.size();
   for (auto& bucket : buckets_) {

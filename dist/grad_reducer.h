@@ -7,7 +7,11 @@
 // gradient accumulator copies the finished gradient into its bucket; a full
 // bucket starts its asynchronous all-reduce at once, so communication
 // overlaps the rest of backward. Buckets always start in index order, so
-// every rank issues the same collectives in the same order.
+// every rank issues the same bucket collectives in the same order. Where a
+// bucket starts relative to other collectives inside backward (SyncBN's, the
+// methods') moves with the parameters a rank leaves unused, so the reducer
+// must have a communicator of its own (Communicator::duplicate(); tested in
+// tests/dist/test_collective_order.cpp).
 //
 // finalize() starts what is left (parameters that got no gradient this step
 // contribute zeros, consistently on every rank), waits for everything,
@@ -40,6 +44,11 @@ namespace da::dist {
 struct ReducerOptions {
   double bucket_mb = 25.0;
   double first_bucket_mb = 1.0;
+  // Where the used-parameter mask (host knowledge: which hooks fired) is
+  // all-reduced; null: the reducer's communicator. On GPUs the trainer
+  // passes its host (MPI) communicator, so the mask never goes through the
+  // device and the host never waits for the GPU to read the result.
+  Communicator* mask_comm = nullptr;
 };
 
 class GradReducer {
@@ -82,6 +91,7 @@ class GradReducer {
   void launch(std::size_t bucket);
 
   Communicator& comm_;
+  Communicator& mask_comm_;
   std::vector<std::string> names_;
   std::vector<at::Tensor> params_;
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;

@@ -1,6 +1,7 @@
 #include "dist/mpi_communicator.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 
 #include <chrono>
 #include <limits>
@@ -8,6 +9,10 @@
 
 #include "dist/bootstrap.h"
 #include "dist/mpi_check.h"
+
+#if __has_include(<mpi-ext.h>)
+#include <mpi-ext.h>  // Open MPI: MPIX_CUDA_AWARE_SUPPORT, MPIX_Query_cuda_support
+#endif
 
 namespace da::dist {
 namespace {
@@ -43,12 +48,30 @@ int count_of(const at::Tensor& t) {
   return static_cast<int>(t.numel());
 }
 
-// Where MPI reads and writes a tensor: the tensor itself on the CPU; for a
-// GPU tensor, a page-locked host copy in the same layout (the MPI library
-// is not asked to touch device memory, so any MPI build works, and two ranks
-// can share one GPU), copied back when the collective completes.
-at::Tensor host_buffer(const at::Tensor& t) {
+}  // namespace
+
+bool mpi_is_cuda_aware() {
+#if defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT
+  return MPIX_Query_cuda_support() == 1;
+#else
+  return false;
+#endif
+}
+
+namespace {
+
+// Where MPI reads and writes a tensor: the tensor itself on the CPU, and on
+// a GPU when the MPI library is CUDA-aware (after the tensor's stream has
+// finished writing it: MPI knows no streams). Otherwise, for a GPU tensor, a
+// page-locked host copy in the same layout (any MPI build works, and two
+// ranks can share one GPU), copied back when the collective completes.
+at::Tensor host_buffer(const at::Tensor& t, bool cuda_aware) {
   if (t.device().is_cpu()) return t;
+  if (cuda_aware) {
+    const auto* impl = c10::impl::getDeviceGuardImpl(t.device().type());
+    impl->synchronizeStream(impl->getStream(t.device()));
+    return t;
+  }
   at::Tensor staged = at::empty_like(t, t.options().device(at::kCPU).pinned_memory(true));
   staged.copy_(t);
   return staged;
@@ -56,7 +79,7 @@ at::Tensor host_buffer(const at::Tensor& t) {
 
 class MpiWork : public Work {
  public:
-  // `tensor`: what the caller reduces; `buffer`: host_buffer(tensor).
+  // `tensor`: what the caller reduces; `buffer`: host_buffer(tensor, cuda_aware_).
   MpiWork(MPI_Request request, double timeout_s, at::Tensor buffer, at::Tensor tensor)
       : request_(request), timeout_s_(timeout_s), tensor_(std::move(buffer)), device_tensor_(std::move(tensor)) {
     if (device_tensor_.is_same(tensor_)) device_tensor_ = at::Tensor();
@@ -100,38 +123,53 @@ class MpiWork : public Work {
 
 }  // namespace
 
-MpiCommunicator::MpiCommunicator(double timeout_s) : timeout_s_(timeout_s) {
-  DA_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
-  DA_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size_));
+MpiCommunicator::MpiCommunicator(double timeout_s) : MpiCommunicator(timeout_s, MPI_COMM_WORLD) {}
+
+MpiCommunicator::MpiCommunicator(double timeout_s, MPI_Comm comm)
+    : comm_(comm), timeout_s_(timeout_s), cuda_aware_(mpi_is_cuda_aware()) {
+  DA_MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
+  DA_MPI_CHECK(MPI_Comm_size(comm_, &size_));
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (comm_ != MPI_COMM_WORLD && finalized == 0) MPI_Comm_free(&comm_);
+}
+
+std::unique_ptr<Communicator> MpiCommunicator::duplicate() {
+  MPI_Comm copy = MPI_COMM_NULL;
+  DA_MPI_CHECK(MPI_Comm_dup(comm_, &copy));
+  return std::unique_ptr<Communicator>(new MpiCommunicator(timeout_s_, copy));
 }
 
 std::unique_ptr<Work> MpiCommunicator::all_reduce_async(at::Tensor& tensor, ReduceOp op) {
   check_tensor(tensor, "all_reduce");
-  at::Tensor buffer = host_buffer(tensor);
+  at::Tensor buffer = host_buffer(tensor, cuda_aware_);
   MPI_Request request = MPI_REQUEST_NULL;
   DA_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buffer.data_ptr(), count_of(buffer), mpi_type(buffer), mpi_op(op),
-                              MPI_COMM_WORLD, &request));
+                              comm_, &request));
   return std::make_unique<MpiWork>(request, timeout_s_, buffer, tensor);
 }
 
 void MpiCommunicator::broadcast(at::Tensor& tensor, int root) {
   check_tensor(tensor, "broadcast");
-  at::Tensor buffer = host_buffer(tensor);
-  DA_MPI_CHECK(MPI_Bcast(buffer.data_ptr(), count_of(buffer), mpi_type(buffer), root, MPI_COMM_WORLD));
+  at::Tensor buffer = host_buffer(tensor, cuda_aware_);
+  DA_MPI_CHECK(MPI_Bcast(buffer.data_ptr(), count_of(buffer), mpi_type(buffer), root, comm_));
   if (!buffer.is_same(tensor)) tensor.copy_(buffer);
 }
 
 at::Tensor MpiCommunicator::all_gather(const at::Tensor& tensor) {
-  const auto input = host_buffer(tensor.contiguous());
+  const auto input = host_buffer(tensor.contiguous(), cuda_aware_);
   check_tensor(input, "all_gather");
   std::vector<int64_t> shape{size_};
   for (auto d : input.sizes()) shape.push_back(d);
   auto output = at::empty(shape, input.options());
   DA_MPI_CHECK(MPI_Allgather(input.data_ptr(), count_of(input), mpi_type(input), output.data_ptr(), count_of(input),
-                             mpi_type(input), MPI_COMM_WORLD));
+                             mpi_type(input), comm_));
   return output.to(tensor.device());
 }
 
-void MpiCommunicator::barrier() { DA_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
+void MpiCommunicator::barrier() { DA_MPI_CHECK(MPI_Barrier(comm_)); }
 
 }  // namespace da::dist

@@ -3,11 +3,13 @@
 //
 // Each collective is enqueued on the NCCL stream after the work already on
 // the tensor's current compute stream (event), and the compute stream is
-// ordered after the collective before the result is used. Work::wait()
-// blocks the host until the collective finished, polling NCCL's asynchronous
-// errors, so a dead peer or the collective timeout becomes a DistError
-// rather than a hang. CPU tensors (small agreement checks, confusion
-// matrices) are staged through the device.
+// ordered after the collective before the result is used. On GPU tensors
+// Work::wait() only does that ordering: a training step never blocks the
+// host on the GPU. The collectives not waited for are checked at every new
+// one (NCCL's asynchronous errors, and the timeout: the communicator is
+// aborted so no rank stays stuck), so a dead peer becomes a DistError rather
+// than a hang. CPU tensors (small agreement checks, confusion matrices) are
+// staged through the device and waited for on the host, as is barrier().
 #pragma once
 
 #include <memory>

@@ -2,8 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace da::io {
 
@@ -12,20 +14,39 @@ at::Tensor stored_pixels_as_float(const at::Tensor& image) {
   return image.to(at::kFloat);
 }
 
-at::Tensor normalize_image(const at::Tensor& image, const BandNormalization& normalization) {
-  const int64_t channels = static_cast<int64_t>(normalization.mean.size());
+namespace {
+
+void check_image(const at::Tensor& image, std::int64_t channels) {
   if (image.dim() != 4 || image.size(1) != channels) {
     throw std::invalid_argument("normalize_image: expected an image batch [B, " + std::to_string(channels) +
                                 ", H, W], got " + std::to_string(image.dim()) + " dimensions");
   }
-  const auto options = at::TensorOptions().dtype(at::kFloat).device(image.device());
-  const at::Tensor mean = at::tensor(normalization.mean, at::kFloat).to(options).view({1, channels, 1, 1});
-  const at::Tensor std = at::tensor(normalization.std, at::kFloat).to(options).view({1, channels, 1, 1});
-  return (stored_pixels_as_float(image) - mean) / std;
 }
 
-void normalize_batch(Batch& batch, const BandNormalization& normalization) {
-  batch.image = normalize_image(batch.image, normalization);
+// One band statistic as [1, C, 1, 1] float32 on `device`; to a GPU from
+// page-locked memory without blocking, so the host never waits for the GPU.
+at::Tensor per_band(const std::vector<float>& values, c10::Device device) {
+  const auto channels = static_cast<std::int64_t>(values.size());
+  const at::Tensor host = at::tensor(values, at::kFloat).view({1, channels, 1, 1});
+  if (device.is_cpu()) return host;
+  return host.pin_memory().to(device, /*non_blocking=*/true);
+}
+
+}  // namespace
+
+at::Tensor normalize_image(const at::Tensor& image, const BandNormalization& normalization) {
+  check_image(image, static_cast<std::int64_t>(normalization.mean.size()));
+  return (stored_pixels_as_float(image) - per_band(normalization.mean, image.device())) /
+         per_band(normalization.std, image.device());
+}
+
+void BatchNormalizer::operator()(Batch& batch) {
+  check_image(batch.image, static_cast<std::int64_t>(normalization_.mean.size()));
+  if (!mean_.defined() || mean_.device() != batch.image.device()) {
+    mean_ = per_band(normalization_.mean, batch.image.device());
+    std_ = per_band(normalization_.std, batch.image.device());
+  }
+  batch.image = (stored_pixels_as_float(batch.image) - mean_) / std_;
   if (batch.mask.defined()) batch.mask = batch.mask.to(at::kLong);
 }
 

@@ -5,6 +5,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <utility>
+
 #include "io/batch.h"
 #include "io/normalization.h"
 
@@ -19,8 +21,22 @@ at::Tensor stored_pixels_as_float(const at::Tensor& image);
 // normalisation, so bit-identical to it.
 at::Tensor normalize_image(const at::Tensor& image, const BandNormalization& normalization);
 
-// The image normalised and the uint8 mask (if any) widened to int64, in place:
-// afterwards the batch is what a normalising loader would have delivered.
-void normalize_batch(Batch& batch, const BandNormalization& normalization);
+// Normalises batches where they are, holding mean and std on the batches'
+// device: copied there once (the first batch, without blocking), not with a
+// blocking copy every step that would make the host wait for the GPU.
+class BatchNormalizer {
+ public:
+  explicit BatchNormalizer(BandNormalization normalization) : normalization_(std::move(normalization)) {}
+
+  // The image normalised and the uint8 mask (if any) widened to int64, in
+  // place: afterwards the batch is what a normalising loader would have
+  // delivered.
+  void operator()(Batch& batch);
+
+ private:
+  BandNormalization normalization_;
+  at::Tensor mean_;  // [1, C, 1, 1] float32 on the last batch's device
+  at::Tensor std_;
+};
 
 }  // namespace da::io

@@ -49,7 +49,7 @@ struct LoaderOptions {
   // loader only reads and augments, and Batch::image keeps the pixels as
   // stored (uint8; uint16 as its bits in int16, Torch 1.13 having no uint16;
   // float32),
-  // Batch::mask is uint8: io::normalize_batch (io/batch_normalize.h) then
+  // Batch::mask is uint8: io::BatchNormalizer (io/batch_normalize.h) then
   // makes the same float batch where the model runs, e.g. after the copy to
   // the GPU, which then moves a quarter of the bytes for uint8 tiles.
   bool normalize = true;

@@ -5,7 +5,6 @@
 #include <torch/nn/functional/batchnorm.h>
 #include <torch/utils.h>
 
-#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -42,19 +41,26 @@ at::Tensor sync_batch_norm(const at::Tensor& x, const at::Tensor& weight, const 
     return torch::nn::functional::detail::batch_norm(x, running_mean, running_var, weight, bias, false, momentum, eps);
   }
   const int64_t channels = x.size(1);
-  at::Tensor count = at::full({1}, static_cast<double>(x.numel() / channels), at::kDouble);
+  // The global count stays on x's device: reading it on the host would make
+  // every BatchNorm layer wait for the GPU (and the ranks' counts can differ,
+  // e.g. a last short batch). Statistics in at least float32: under
+  // autocast x is bf16/fp16, whose sums over a batch would lose the mean.
+  const at::ScalarType stats = at::isReducedFloatingType(x.scalar_type()) ? at::kFloat : x.scalar_type();
+  at::Tensor count = at::full({1}, static_cast<double>(x.numel() / channels),
+                              at::TensorOptions().dtype(at::kDouble).device(x.device()));
   sync.all_reduce_sum(count);
-  const double n = count.item<double>();
+  const at::Tensor n = count.to(stats);
   // Two passes (mean, then squared deviations), each summed over the ranks
   // with gradient: E[x^2] - E[x]^2 in float32 loses the variance to
   // cancellation when a channel's mean is large against its spread.
-  const at::Tensor mean = AllReduceSum::apply(x.sum({0, 2, 3}), &sync) / n;
+  const at::Tensor mean = AllReduceSum::apply(x.sum({0, 2, 3}, false, stats), &sync) / n;
   const at::Tensor centred = x - mean.view({1, channels, 1, 1});
   const at::Tensor var = AllReduceSum::apply((centred * centred).sum({0, 2, 3}), &sync) / n;
   {
     torch::NoGradGuard no_grad;
     running_mean.mul_(1 - momentum).add_(mean.detach(), momentum);
-    running_var.mul_(1 - momentum).add_(var.detach() * (n / std::max(n - 1, 1.0)), momentum);
+    // Unbiased for the running estimate: n / (n - 1), n = 1 left as is.
+    running_var.mul_(1 - momentum).add_(var.detach() * (n / (n - 1).clamp_min(1.0)), momentum);
     num_batches_tracked.add_(1);
   }
   const at::Tensor scale = weight * at::rsqrt(var + eps);

@@ -39,6 +39,10 @@ io::LoaderOptions loader_options(const config::DataOptions& data, std::int64_t s
   return o;
 }
 
+bool training_loader_normalizes(const config::DataOptions& data, bool on_gpu) {
+  return data.normalize.on == "loader" || (data.normalize.on == "auto" && !on_gpu);
+}
+
 io::EpochLength epoch_length(const config::DataOptions& data) {
   if (data.epoch_length == "target") return io::EpochLength::kTarget;
   if (data.epoch_length == "max") return io::EpochLength::kMax;

@@ -21,4 +21,10 @@ io::LoaderOptions loader_options(const config::DataOptions& data, std::int64_t s
 
 io::EpochLength epoch_length(const config::DataOptions& data);
 
+// Whether the training loaders normalise (data.normalize.on: loader, or auto
+// on the CPU) or deliver stored pixels that the trainer normalises on the
+// device after the copy (device, or auto on a GPU: for uint8 tiles a quarter
+// of the bytes to copy).
+bool training_loader_normalizes(const config::DataOptions& data, bool on_gpu);
+
 }  // namespace da::trainer

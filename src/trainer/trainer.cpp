@@ -47,10 +47,11 @@ std::string describe(const at::Tensor& t) {
   return std::string(c10::toString(t.scalar_type())) + " [" + shape + "]";
 }
 
-// A batch of stored pixels (data.normalize.on: device) is normalised where
-// it is, after its copy to the device.
-void normalize_stored(io::Batch& batch, const io::TileLoader& loader) {
-  if (!loader.options().normalize) io::normalize_batch(batch, loader.normalization());
+// A loader delivering stored pixels (data.normalize.on: device) gets a
+// normaliser that works where the batch is, after its copy to the device.
+std::optional<io::BatchNormalizer> normalizer_for(const io::TileLoader& loader) {
+  if (loader.options().normalize) return std::nullopt;
+  return io::BatchNormalizer(loader.normalization());
 }
 
 // Autocast for the forward pass on CUDA (bf16/fp16); nothing on the CPU.
@@ -177,14 +178,15 @@ Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Co
   const auto options = [&](std::int64_t loader_seed, LoaderRole role, bool masks) {
     io::LoaderOptions o = loader_options(data, loader_seed, role, masks, world_.rank, world_.size);
     o.pin_memory = compute_.device.is_cuda();
-    const std::string& on = data.normalize.on;
-    if (role == LoaderRole::kTraining) o.normalize = on == "loader" || (on == "auto" && !compute_.device.is_cuda());
+    if (role == LoaderRole::kTraining) o.normalize = training_loader_normalizes(data, compute_.device.is_cuda());
     return o;
   };
   train_loader_ = std::make_unique<io::PairedLoader>(
       options(seed, LoaderRole::kTraining, true), data.source.train,
       options(seed + 1, LoaderRole::kTraining, target_labels),
       data.target.train, epoch_length(data));
+  normalize_source_ = normalizer_for(train_loader_->source());
+  normalize_target_ = normalizer_for(train_loader_->target());
   if (!data.source.val.empty()) {
     source_val_ = std::make_unique<io::TileLoader>(
         options(seed, LoaderRole::kValidation, true), data.source.val);
@@ -240,8 +242,13 @@ Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Co
   if (compute_.loss_scaling) scaler_ = std::make_unique<LossScaler>();
 
   if (world_.size > 1) {
+    // Gradients on a communicator of their own: a bucket's launch may move
+    // with a rank's unused parameters, and must never pair up with another
+    // rank's SyncBN or method collective (dist/grad_reducer.h).
+    grad_comm_ = comm_.duplicate();
     reducer_ = std::make_unique<dist::GradReducer>(
-        comm_, named_parameters(), dist::ReducerOptions{config_.dist.bucket_mb, config_.dist.first_bucket_mb});
+        *grad_comm_, named_parameters(),
+        dist::ReducerOptions{config_.dist.bucket_mb, config_.dist.first_bucket_mb, &control_});
   }
 
   const std::string checkpoint_dir = run_dir_ + "/checkpoints";
@@ -423,6 +430,11 @@ callbacks::Metrics Trainer::reestimate_target_batch_norm() {
   return {{"adabn/layers", static_cast<double>(done.layers)}, {"adabn/tiles", done.tiles}};
 }
 
+void Trainer::normalize_on_device(io::PairedBatch& pair) {
+  if (normalize_source_) (*normalize_source_)(pair.source);
+  if (normalize_target_) (*normalize_target_)(pair.target);
+}
+
 double Trainer::optimizer_step(std::int64_t epoch, std::int64_t step_in_epoch) {
   const auto wait_start = std::chrono::steady_clock::now();
   if (reducer_) reducer_->finalize();
@@ -484,13 +496,18 @@ StepTimeSplit Trainer::train_on_fixed_pair(const io::PairedBatch& batch, std::in
   const std::int64_t total_steps = per_epoch * config_.run.max_epochs;
   StepTimeSplit split;
   set_train_mode(true);
+  // Onto the training device and normalised there once, as the loop does
+  // with each pair.
+  feed_->push(batch);
+  io::PairedBatch on_device = feed_->take();
+  normalize_on_device(on_device);
   for (std::int64_t i = 0; i < steps; ++i) {
     const std::int64_t epoch = (i / per_epoch) % config_.run.max_epochs;
     const bool da_active = epoch >= da.warmup_epochs;
     const double progress = methods::schedule_progress(da.step_mode, epoch, config_.run.max_epochs,
                                                        progress_.global_step, total_steps, da.warmup_epochs,
                                                        per_epoch);
-    train_step(batch, epoch, i % per_epoch, da_active ? lambda_schedule_.at(progress) : 0.0, da_active, split);
+    train_step(on_device, epoch, i % per_epoch, da_active ? lambda_schedule_.at(progress) : 0.0, da_active, split);
     progress_.global_step = (progress_.global_step + 1) % total_steps;
   }
   return split;
@@ -529,8 +546,7 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
     const io::PairedPosition position = fed.front();
     fed.pop_front();
     feed_next();
-    normalize_stored(batch.source, train_loader_->source());
-    normalize_stored(batch.target, train_loader_->target());
+    normalize_on_device(batch);
     split.data_wait += seconds_since(data_start);
     const std::int64_t step_in_epoch = position.step - 1;
     const double progress = methods::schedule_progress(da.step_mode, epoch, config_.run.max_epochs,

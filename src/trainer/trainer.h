@@ -12,6 +12,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "dist/bootstrap.h"
 #include "dist/communicator.h"
 #include "dist/grad_reducer.h"
+#include "io/batch_normalize.h"
 #include "io/paired_loader.h"
 #include "io/tile_loader.h"
 #include "log/metrics_log.h"
@@ -72,14 +74,21 @@ class Trainer {
   std::vector<at::Tensor> parameters() const;
 
   // The compute-only limit (tools/bench_train/step_bench.cpp): `steps`
-  // training steps of one fixed pair (on the model's device) through the same
-  // step as fit(), with no loader; one process only, so no communication.
-  // Trains the model; returns the time split (data_wait and comm_wait stay 0).
+  // training steps of one fixed pair as the training loader delivers it
+  // (normalised, or stored pixels: training_loader_normalizes; moved to the
+  // model's device and normalised there once) through the same step as fit(), with
+  // no loader; one process only, so no communication. Trains the model;
+  // returns the time split (data_wait and comm_wait stay 0). On CUDA the
+  // steps are queued, not finished: a caller timing them synchronises (as a
+  // training step itself never does).
   StepTimeSplit train_on_fixed_pair(const io::PairedBatch& batch, std::int64_t steps);
 
  private:
   // Trains until the epoch ends (true) or a preemption request (false).
   bool train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means);
+  // Stored pixels (training_loader_normalizes false) normalised where the
+  // pair is, after the feed moved it to the device.
+  void normalize_on_device(io::PairedBatch& pair);
   // One step of `batch`: zero the gradients (first micro-batch), forward,
   // backward and, with the last micro-batch, the optimizer step; adds its
   // time to `split`.
@@ -111,6 +120,9 @@ class Trainer {
 
   std::unique_ptr<io::PairedLoader> train_loader_;
   std::unique_ptr<DeviceFeed> feed_;  // training pairs to the device, one step ahead
+  // Set when the training loader delivers stored pixels (normalised on the device).
+  std::optional<io::BatchNormalizer> normalize_source_;
+  std::optional<io::BatchNormalizer> normalize_target_;
   std::unique_ptr<io::TileLoader> source_val_;
   std::unique_ptr<io::TileLoader> target_val_;
   std::unique_ptr<io::TileLoader> target_bn_loader_;  // AdaBN: target training tiles, in order, unaugmented
@@ -125,6 +137,7 @@ class Trainer {
   LrSchedule lr_schedule_;
   methods::LambdaSchedule lambda_schedule_;
   std::unique_ptr<LossScaler> scaler_;
+  std::unique_ptr<dist::Communicator> grad_comm_;  // the reducer's (comm_.duplicate()), before it
   std::unique_ptr<dist::GradReducer> reducer_;
   std::vector<std::unique_ptr<callbacks::Callback>> callbacks_;
   std::unique_ptr<log::MetricsLog> metrics_log_;

@@ -10,6 +10,7 @@
 #include "dist/errors.h"
 #include "dist/local_communicator.h"
 #include "dist/mpi_communicator.h"
+#include "support/process.h"
 
 namespace da::dist {
 namespace {
@@ -119,6 +120,20 @@ std::string make_error(const std::string& backend, bool cuda_tensors) {
     return e.what();
   }
   return "";
+}
+
+// GPU tensors go to MPI directly only when the library says it is
+// CUDA-aware: never for an Open MPI that ompi_info reports built without
+// CUDA support (Debian's), whatever GPUs the machine has.
+TEST(MpiCommunicator, CudaAwareOnlyWhenTheLibraryIsBuiltForIt) {
+  const test::ProcessResult info =
+      test::run_process("ompi_info", {"--parsable", "--param", "opal", "all", "--level", "9"}, {}, 60);
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  const bool built_false = info.out.find("opal_built_with_cuda_support:value:false") != std::string::npos;
+  const bool built_true = info.out.find("opal_built_with_cuda_support:value:true") != std::string::npos;
+  ASSERT_NE(built_false, built_true) << "ompi_info does not report opal_built_with_cuda_support:\n" << info.out;
+  if (built_true) GTEST_SKIP() << "a CUDA-built Open MPI: run-time support depends on the GPU and driver";
+  EXPECT_FALSE(mpi_is_cuda_aware());
 }
 
 TEST(MakeCommunicator, BackendForTheTensorsDevice) {

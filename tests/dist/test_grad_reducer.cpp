@@ -125,6 +125,7 @@ class RecordingCommunicator : public Communicator {
   void broadcast(at::Tensor&, int) override {}
   at::Tensor all_gather(const at::Tensor& tensor) override { return tensor.unsqueeze(0).clone(); }
   void barrier() override {}
+  std::unique_ptr<Communicator> duplicate() override { return std::make_unique<RecordingCommunicator>(); }
   std::vector<at::Tensor> launched;
   bool waited = false;
 };
@@ -146,6 +147,26 @@ TEST(GradReducerLocal, ChannelsLastGradientsKeepTheirMemoryOrder) {
   reducer.finalize();
   EXPECT_TRUE(weight.grad().is_contiguous(at::MemoryFormat::ChannelsLast));
   EXPECT_TRUE(at::equal(weight.grad(), scale));
+}
+
+// The used-parameter mask goes through ReducerOptions::mask_comm (the
+// trainer's host communicator on GPUs), the gradients through the reducer's
+// own: one int per parameter, 1 where a gradient arrived.
+TEST(GradReducerLocal, UsedMaskGoesThroughTheMaskCommunicator) {
+  RecordingCommunicator grads;
+  RecordingCommunicator masks;
+  const at::Tensor used = at::ones({3}, at::kDouble).requires_grad_();
+  const at::Tensor unused = at::ones({2}, at::kDouble).requires_grad_();
+  GradReducer reducer(grads, {{"used", used}, {"unused", unused}}, ReducerOptions{25.0, 1.0, &masks});
+  reducer.prepare_for_backward();
+  (used * 3.0).sum().backward();
+  reducer.finalize();
+  ASSERT_EQ(masks.launched.size(), 1u);
+  EXPECT_TRUE(at::equal(masks.launched[0], at::tensor(std::vector<int>{1, 0}, at::kInt)));
+  ASSERT_EQ(grads.launched.size(), 1u);
+  EXPECT_EQ(grads.launched[0].scalar_type(), at::kDouble);
+  EXPECT_TRUE(at::equal(used.grad(), at::full({3}, 3.0, at::kDouble)));
+  EXPECT_FALSE(unused.grad().defined());
 }
 
 // Destroyed while an error unwinds (a failed rank), the reducer does not wait

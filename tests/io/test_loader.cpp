@@ -73,7 +73,7 @@ TEST_P(LoaderValueTest, BatchIsRawTilesNormalisedByDtype) {
   EXPECT_FALSE(loader.next().has_value());
 }
 
-// normalize = false delivers the stored pixels (augmented); normalize_batch
+// normalize = false delivers the stored pixels (augmented); BatchNormalizer
 // then gives bit for bit what the normalising loader delivers: with flips,
 // rotations and crops (pixels mapped), and without (tiles read straight into
 // their batch rows).
@@ -93,6 +93,7 @@ TEST_P(LoaderValueTest, StoredPixelsNormalisedLaterEqualTheNormalisedBatch) {
     TileLoader storing(options, {path("a.h5")});
     const std::vector<Batch> expected = epoch_batches(normalising, 2);
     std::vector<Batch> stored_batches = epoch_batches(storing, 2);
+    BatchNormalizer normalizer(storing.normalization());
     ASSERT_EQ(stored_batches.size(), expected.size());
     for (size_t b = 0; b < expected.size(); ++b) {
       Batch& batch = stored_batches[b];
@@ -104,7 +105,7 @@ TEST_P(LoaderValueTest, StoredPixelsNormalisedLaterEqualTheNormalisedBatch) {
           EXPECT_TRUE(at::equal(stored_pixels_as_float(batch.image[i]), raw_tile(layout, batch.indices[i])));
         }
       }
-      normalize_batch(batch, storing.normalization());
+      normalizer(batch);
       EXPECT_TRUE(at::equal(batch.image, expected[b].image)) << "augment " << augment << " batch " << b;
       EXPECT_TRUE(at::equal(batch.mask, expected[b].mask)) << "augment " << augment << " batch " << b;
     }

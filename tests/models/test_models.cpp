@@ -705,6 +705,23 @@ TEST(SyncBatchNorm, OneRankEqualsBatchNorm) {
   EXPECT_TRUE(at::allclose(plain->forward(input), synced->forward(input), 1e-5, 1e-5));
 }
 
+// Under autocast a BatchNorm input is bf16 or fp16; the batch statistics
+// must still be summed in float32 (a bf16 sum of 2048 values near 100 is off
+// by hundreds), as BatchNorm2d on the float values of the same input.
+TEST(SyncBatchNorm, ReducedPrecisionInputGetsFloat32Statistics) {
+  at::manual_seed(4);
+  const at::Tensor input = (at::randn({8, 2, 16, 16}) + 100).to(at::kBFloat16);
+  torch::nn::BatchNorm2d plain(torch::nn::BatchNorm2dOptions(2).momentum(1.0));
+  SyncBatchNorm2d synced(2, std::make_shared<OneRank>());
+  synced->options.momentum(1.0);
+  const at::Tensor expected = plain->forward(input.to(at::kFloat));
+  const at::Tensor output = synced->forward(input);
+  EXPECT_EQ(output.scalar_type(), at::kFloat);
+  EXPECT_LT((synced->running_mean - plain->running_mean).abs().max().item<double>(), 1e-3);
+  EXPECT_LT((synced->running_var - plain->running_var).abs().max().item<double>(), 1e-3);
+  EXPECT_LT((output - expected).abs().max().item<double>(), 1e-3);
+}
+
 using test::TwoThreadSum;
 
 struct ThreadRank : BatchStatsSync {

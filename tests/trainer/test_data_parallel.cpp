@@ -9,96 +9,21 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "support/process.h"
 #include "trainer/checkpoint.h"
+#include "trainer/data_parallel_check.h"
 #include "trainer/training_fixture.h"
 
 namespace da {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string config_file(const std::string& dir, const std::string& method_yaml) {
-  test::training_config(dir, method_yaml);  // writes <dir>.yaml
-  return dir + ".yaml";
-}
-
-test::ProcessResult run_da_dist(int ranks, const std::string& config, const std::vector<std::string>& sets,
-                                const std::string& resume = "") {
-  std::vector<std::string> args{"--config", config};
-  if (!resume.empty()) args.insert(args.end(), {"--resume", resume});
-  for (const auto& s : sets) {
-    args.push_back("--set");
-    args.push_back(s);
-  }
-  const std::string da_dist = test::binary_path("src/da_dist");
-  if (ranks == 1) return test::run_process(da_dist, args, {"OMP_NUM_THREADS=1"}, 300);
-  std::vector<std::string> mpi{"-np", std::to_string(ranks), "--oversubscribe", "-x", "OMP_NUM_THREADS=1", da_dist};
-  mpi.insert(mpi.end(), args.begin(), args.end());
-  return test::run_process("mpirun", mpi, test::mpirun_env(), 300);
-}
-
-// Last epoch line's value of `key` in a run's metrics.jsonl.
-double last_epoch_metric(const std::string& run_dir, const std::string& key) {
-  std::ifstream in(run_dir + "/metrics.jsonl");
-  double value = -1;
-  for (std::string line; std::getline(in, line);) {
-    if (line.find("\"kind\": \"epoch\"") == std::string::npos) continue;
-    const auto at = line.find("\"" + key + "\": ");
-    if (at != std::string::npos) value = std::stod(line.substr(at + key.size() + 4));
-  }
-  return value;
-}
-
-// Trains `method_yaml` for 2 epochs (SGD, learning rate `lr`) on one rank
-// with batch 4 and on two with batch 2 each, and expects the same model and
-// method tensors (relative 1e-5 per tensor) and validation IoU; returns the
-// number of method tensors.
-std::size_t expect_two_ranks_equal_one_rank(const std::string& dir, const std::string& method_yaml,
-                                            const std::string& lr = "0.05") {
-  const std::string config = config_file(dir + "/cfg", method_yaml);
-  // BatchNorm in eval mode: per-rank batch statistics would otherwise differ from the global batch's.
-  // SGD: Adam divides by sqrt(v), which turns rounding noise in near-zero
-  // gradients into visible parameter differences.
-  const std::vector<std::string> common{"run.max_epochs=2", "model.freeze_bn=true", "dist.check_every_n_steps=1",
-                                        "optimizer.name=sgd", "optimizer.lr=" + lr};
-  auto one = common;
-  one.insert(one.end(), {"data.batch_size=4", "run.output_dir=" + dir + "/one"});
-  auto two = common;
-  two.insert(two.end(), {"data.batch_size=2", "run.output_dir=" + dir + "/two"});
-  const auto r1 = run_da_dist(1, config, one);
-  EXPECT_EQ(r1.exit_code, 0) << r1.err;
-  const auto r2 = run_da_dist(2, config, two);
-  EXPECT_EQ(r2.exit_code, 0) << r2.err;
-  if (r1.exit_code != 0 || r2.exit_code != 0) return 0;
-
-  const std::string one_ckpt = dir + "/one/run/checkpoints/last.pt";
-  const std::string two_ckpt = dir + "/two/run/checkpoints/last.pt";
-  auto a = trainer::read_checkpoint_model(one_ckpt);
-  auto b = trainer::read_checkpoint_model(two_ckpt);
-  for (auto& [name, tensor] : trainer::read_checkpoint_method_tensors(one_ckpt)) a["method." + name] = tensor;
-  for (auto& [name, tensor] : trainer::read_checkpoint_method_tensors(two_ckpt)) b["method." + name] = tensor;
-  EXPECT_EQ(a.size(), b.size());
-  std::size_t method_tensors = 0;
-  for (const auto& [name, tensor] : a) {
-    if (!b.count(name)) {
-      ADD_FAILURE() << name << " missing on two ranks";
-      continue;
-    }
-    if (!tensor.is_floating_point()) continue;
-    method_tensors += name.rfind("method.", 0) == 0;
-    // Relative tolerance 1e-5 on each tensor as a whole.
-    const double scale = std::max(tensor.norm().item<double>(), 1e-12);
-    EXPECT_LE((tensor - b.at(name)).norm().item<double>() / scale, 1e-5) << name;
-  }
-  for (const char* key : {"iou/source_val", "iou/target_val"}) {
-    EXPECT_NEAR(last_epoch_metric(dir + "/one/run", key), last_epoch_metric(dir + "/two/run", key), 1e-6) << key;
-  }
-  return method_tensors;
-}
+using test::config_file;
+using test::expect_two_ranks_equal_one_rank;
+using test::last_epoch_metric;
+using test::run_da_dist;
 
 TEST(DataParallel, TwoRanksEqualOneRankWithTwiceTheBatch) {
   const std::string dir = test::make_temp_dir("da_dp");
@@ -115,7 +40,7 @@ TEST(DataParallel, BatchStatisticsMethodsOnTwoRanksEqualOneRankWithTwiceTheBatch
   expect_two_ranks_equal_one_rank(dir,
                                   "[{name: mcc, pixels_per_image: 64, loss_weight: 0.5}, "
                                   "{name: bsp, loss_weight: 0.001}, {name: mmd}, {name: coral, loss_weight: 10}]",
-                                  "0.01");
+                                  {"0.01"});
   fs::remove_all(dir);
 }
 

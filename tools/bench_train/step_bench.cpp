@@ -18,6 +18,7 @@
 #include <ATen/ATen.h>
 #include <ATen/core/Dict.h>
 #include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/cuda.h>
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -98,19 +99,25 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-// The first batch of one domain's training loader, copied out of the loader's pool.
-io::Batch first_batch(const config::Config& config, bool source) {
+// The first batch of one domain's training loader, copied out of the
+// loader's pool, as the trainer's training loader delivers it (normalised,
+// or stored pixels that the trainer normalises on the GPU).
+io::Batch first_batch(const config::Config& config, bool source, bool on_gpu) {
   const auto& data = config.data;
   const auto seed = config.run.seed + (source ? 0 : 1);
   io::LoaderOptions options =
       trainer::loader_options(data, seed, trainer::LoaderRole::kTraining, source, 0, 1);
+  options.normalize = trainer::training_loader_normalizes(data, on_gpu);
   io::TileLoader loader(options, source ? data.source.train : data.target.train);
   loader.start_epoch(0);
   std::optional<io::Batch> batch = loader.next();
   if (!batch) throw std::runtime_error(std::string(source ? "source" : "target") + " training archives: no batch");
+  // Copies, as the loader reuses its buffers; page-locked for the GPU, as
+  // the loader's own batches are there.
+  const auto own = [on_gpu](const at::Tensor& t) { return on_gpu ? t.clone().pin_memory() : t.clone(); };
   io::Batch copy = *batch;
-  copy.image = batch->image.clone();
-  if (batch->mask.defined()) copy.mask = batch->mask.clone();
+  copy.image = own(batch->image);
+  if (batch->mask.defined()) copy.mask = own(batch->mask);
   return copy;
 }
 
@@ -158,10 +165,17 @@ int run(const Args& args) {
     dump_state(trainer, args.dump_state);
     return 0;
   }
-  const io::PairedBatch pair{first_batch(config, true), first_batch(config, false)};
+  const bool on_gpu = trainer.parameters().front().is_cuda();
+  const io::PairedBatch pair{first_batch(config, true, on_gpu), first_batch(config, false, on_gpu)};
+  // On CUDA the steps are queued: time them to the end of their GPU work.
+  const auto finish = [on_gpu] {
+    if (on_gpu) torch::cuda::synchronize();
+  };
   if (args.warmup > 0) trainer.train_on_fixed_pair(pair, args.warmup);
+  finish();
   const auto start = std::chrono::steady_clock::now();
   const trainer::StepTimeSplit split = trainer.train_on_fixed_pair(pair, args.steps);
+  finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double n = static_cast<double>(args.steps);
   const std::int64_t batch = pair.source.image.size(0);
