@@ -69,7 +69,9 @@ class GradReducer::ReadyHook : public torch::autograd::FunctionPostHook {
 
 GradReducer::GradReducer(Communicator& comm, std::vector<std::pair<std::string, at::Tensor>> named_params,
                          const ReducerOptions& options)
-    : comm_(comm), mask_comm_(options.mask_comm != nullptr ? *options.mask_comm : comm), hook_state_(std::make_shared<HookState>()) {
+    : comm_(comm),
+      mask_comm_(options.mask_comm != nullptr ? *options.mask_comm : comm),
+      hook_state_(std::make_shared<HookState>()) {
   hook_state_->reducer = this;
   for (auto& [name, param] : named_params) {
     if (!param.requires_grad()) continue;  // frozen: never synchronised
@@ -169,7 +171,9 @@ void GradReducer::launch_ready_buckets() {
   while (next_to_launch_ < buckets_.size() && buckets_[next_to_launch_].pending == 0) launch(next_to_launch_++);
 }
 
-void GradReducer::launch(std::size_t index) { buckets_[index].work = comm_.all_reduce_async(buckets_[index].flat, ReduceOp::kSum); }
+void GradReducer::launch(std::size_t index) {
+  buckets_[index].work = comm_.all_reduce_async(buckets_[index].flat, ReduceOp::kSum);
+}
 
 void GradReducer::finalize() {
   if (!in_backward_) throw DistError("finalize without prepare_for_backward");

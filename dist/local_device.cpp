@@ -7,7 +7,8 @@
 namespace da::dist {
 
 int local_device_index(const WorldInfo& world, int visible_devices) {
-  const std::string rank = "rank " + std::to_string(world.rank) + " (local rank " + std::to_string(world.local_rank) + ")";
+  const std::string rank =
+      "rank " + std::to_string(world.rank) + " (local rank " + std::to_string(world.local_rank) + ")";
   if (visible_devices <= 0) throw DistError(rank + ": no CUDA device is visible");
   if (visible_devices == 1) return 0;
   if (world.local_rank < visible_devices) return world.local_rank;

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <stdexcept>
 
 #include "cli/arguments.h"
 #include "cli/version.h"
@@ -13,7 +14,9 @@
 #include "inference/evaluate.h"
 #include "inference/export.h"
 #include "inference/predict.h"
+#ifdef DA_WITH_GDAL
 #include "inference/scene_predict.h"
+#endif
 #include "io/atomic_file.h"
 #include "log/logging.h"
 #include "run/run_directory.h"
@@ -52,6 +55,10 @@ int train(const Arguments& args, config::Config& config, const dist::WorldInfo& 
 int run_inference(const Arguments& args, const dist::WorldInfo& world) {
   trainer::configure_host_allocator(args.host_allocator);
   if (!args.scenes.empty()) {  // every rank maps its share of the scenes
+#ifndef DA_WITH_GDAL
+    throw std::runtime_error("--scene reads and writes GeoTIFFs with GDAL: this da_dist was built without it "
+                             "(DA_WITH_GDAL=OFF)");
+#else
     log::init(world.rank, args.log_level.empty() ? "info" : args.log_level);
     inference::ScenePredictOptions options;
     options.checkpoint = args.checkpoint_path;
@@ -69,6 +76,7 @@ int run_inference(const Arguments& args, const dist::WorldInfo& world) {
     inference::predict_scenes(options, *comm);
     dist::barrier();
     return 0;
+#endif
   }
   if (world.rank != 0) return 0;
   log::init(world.rank, args.log_level.empty() ? "info" : args.log_level);

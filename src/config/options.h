@@ -247,7 +247,9 @@ struct DistOptions {
 
   template <class V>
   void fields(V& v) {
-    v.choice("backend", backend, {"auto", "nccl", "mpi"}, "collectives: auto (NCCL for a model on GPUs, MPI on the CPU), nccl, or mpi (GPU tensors staged through host memory)");
+    v.choice("backend", backend, {"auto", "nccl", "mpi"},
+             "collectives: auto (NCCL for a model on GPUs, MPI on the CPU), nccl, or mpi (GPU tensors staged through "
+             "host memory)");
     v.number("bucket_mb", bucket_mb, "gradient bucket size in MiB", greater_than(0));
     v.number("first_bucket_mb", first_bucket_mb, "size of the first bucket, so communication starts early",
              greater_than(0));

@@ -10,7 +10,9 @@
 #include <optional>
 #include <stdexcept>
 
+#ifdef DA_WITH_GDAL
 #include "inference/geotiff.h"
+#endif
 #include "io/archive_set.h"
 #include "io/atomic_file.h"
 #include "io/hdf5_handle.h"
@@ -179,6 +181,12 @@ PredictSummary predict(CheckpointModel& model, const PredictOptions& options) {
 
   const fs::path output(options.output);
   if (output.has_parent_path()) fs::create_directories(output.parent_path());
+#ifndef DA_WITH_GDAL
+  if (!options.geotiff_dir.empty()) {
+    throw std::runtime_error("--geotiff-dir writes GeoTIFFs with GDAL: this da_dist was built without it "
+                             "(DA_WITH_GDAL=OFF)");
+  }
+#endif
   if (!options.geotiff_dir.empty()) fs::create_directories(options.geotiff_dir);
   // With probabilities the writer's archive is a staging file that gets
   // /probabilities before it is published under `output`.
@@ -220,11 +228,13 @@ PredictSummary predict(CheckpointModel& model, const PredictOptions& options) {
             const auto* mask = predicted[static_cast<std::int64_t>(r)].data_ptr<std::uint8_t>();
             writer.append(image.data(), mask, meta);
             if (probabilities) probabilities->append(softmax[static_cast<std::int64_t>(r)].data_ptr<float>());
+#ifdef DA_WITH_GDAL
             if (geo && !options.geotiff_dir.empty()) {
               write_class_geotiff((fs::path(options.geotiff_dir) / geotiff_name(tile)).string(), mask, info.height,
                                   info.width, meta.geotransform, shard.info().crs, nodata);
               ++summary.geotiffs;
             }
+#endif
           }
         });
     if (const auto stats = input.band_stats()) writer.set_band_stats(stats->mean, stats->std);

@@ -9,6 +9,10 @@
 #include <stdexcept>
 #include <thread>
 
+#ifdef DA_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
 #include "dist/local_device.h"
 #include "trainer/host_allocator.h"
 
@@ -44,6 +48,17 @@ ComputeSetup setup_compute(const config::RunOptions& run, const dist::WorldInfo&
     }
   }
   return setup;
+}
+
+double peak_device_memory_mib(c10::Device device) {
+#ifdef DA_TORCH_CUDA
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    const auto aggregate = static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+    return static_cast<double>(stats.allocated_bytes[aggregate].peak) / (1024.0 * 1024.0);
+  }
+#endif
+  return 0.0;
 }
 
 void to_channels_last(torch::nn::Module& module) {

@@ -25,6 +25,10 @@ struct ComputeSetup {
   bool channels_last = false;
 };
 
+// The most memory Torch's caching allocator has had allocated on `device`
+// so far, MiB (torch.cuda.max_memory_allocated); 0 on the CPU.
+double peak_device_memory_mib(c10::Device device);
+
 // Converts every 4-D parameter and buffer of `module` to channels-last in
 // place (tensor identities kept: call before optimizers and hooks hold them).
 void to_channels_last(torch::nn::Module& module);

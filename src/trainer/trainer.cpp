@@ -621,6 +621,11 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
   at::Tensor peak = at::full({1}, peak_rss_mib(), at::kDouble);
   control_.all_reduce(peak, dist::ReduceOp::kMax);
   epoch_means["time/peak_rss_mb"] = peak.item<double>();
+  if (compute_.device.is_cuda()) {  // of the most demanding rank's GPU
+    at::Tensor gpu_peak = at::full({1}, peak_device_memory_mib(compute_.device), at::kDouble);
+    control_.all_reduce(gpu_peak, dist::ReduceOp::kMax);
+    epoch_means["time/gpu_peak_mb"] = gpu_peak.item<double>();
+  }
   return true;
 }
 

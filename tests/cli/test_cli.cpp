@@ -103,7 +103,8 @@ TEST_F(Cli, UsageErrors) {
   expect_config_error({"--confg", "x.yaml"},
                       "da_dist: usage error: unknown option '--confg', did you mean '--config'? (see --help)");
   expect_config_error({"--config"}, "da_dist: usage error: --config needs a value");
-  expect_config_error({"trian", "--config", "x"}, "da_dist: usage error: unknown command 'trian', did you mean 'train'?");
+  expect_config_error({"trian", "--config", "x"},
+                      "da_dist: usage error: unknown command 'trian', did you mean 'train'?");
   expect_config_error({"--config", "x", "--log-level", "loud"},
                       "da_dist: usage error: --log-level: unknown level 'loud', valid levels are 'trace', 'debug', "
                       "'info', 'warn' or 'error'");
@@ -124,7 +125,8 @@ TEST_F(Cli, HelpAndVersion) {
   const auto version = da_dist({"--version"});
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_EQ(version.out.rfind("da_dist 0.1.0\n", 0), 0u) << version.out;
-  EXPECT_NE(version.out.find(std::string("Torch ") + DA_TORCH_VERSION), std::string::npos) << version.out;  // the one CMake found
+  EXPECT_NE(version.out.find(std::string("Torch ") + DA_TORCH_VERSION), std::string::npos)
+      << version.out;  // the one CMake found
   EXPECT_NE(version.out.find("MPI   Open MPI v4"), std::string::npos) << version.out;
   EXPECT_NE(version.out.find("HDF5  1."), std::string::npos) << version.out;
   EXPECT_NE(version.out.find("NCCL"), std::string::npos) << version.out;
@@ -153,8 +155,8 @@ TEST_F(Cli, RunTemplateParsesAndTrainsOnTheCpu) {
                                "sync_bn: true", "name: dann", "batch_size: 8"}) {
     EXPECT_NE(printed.out.find(expected), std::string::npos) << expected << " in\n" << printed.out;
   }
-  const auto synth = run_process(binary_path("tools/da_tiles/da_tiles"),
-                                 {"synth", "--out", dir_ + "/data", "--tiles", "4", "--val-tiles", "2", "--size", "32"});
+  const auto synth = run_process(binary_path("tools/da_tiles/da_tiles"), {"synth", "--out", dir_ + "/data", "--tiles",
+                                                                          "4", "--val-tiles", "2", "--size", "32"});
   ASSERT_EQ(synth.exit_code, 0) << synth.err;
   std::vector<std::string> args{"--config", source_path("conf/run.yaml"), "--set", "run.device=cpu",
                                 "--set", "run.output_dir=" + dir_ + "/runs", "--set", "run.max_epochs=1",

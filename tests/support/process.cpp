@@ -47,7 +47,8 @@ ProcessResult run_process(const std::string& program, const std::vector<std::str
   int open_fds = 2;
   bool timed_out = false;
   while (open_fds > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       timed_out = true;
       kill(-pid, SIGKILL);
@@ -78,11 +79,26 @@ ProcessResult run_process(const std::string& program, const std::vector<std::str
   return result;
 }
 
-std::string binary_path(const std::string& relative) { return std::string(DA_BINARY_DIR) + "/" + relative; }
+namespace {
 
-std::string source_path(const std::string& relative) { return std::string(DA_SOURCE_DIR) + "/" + relative; }
+// The compile-time directory, or the environment's when set (a build tree
+// moved to another machine: tools/gpu/device_check.sh).
+std::string directory(const char* variable, const char* built_in) {
+  const char* moved = std::getenv(variable);
+  return moved != nullptr && *moved != '\0' ? moved : built_in;
+}
 
-std::string python_path() { return DA_PYTHON; }
+}  // namespace
+
+std::string binary_path(const std::string& relative) {
+  return directory("DA_TEST_BINARY_DIR", DA_BINARY_DIR) + "/" + relative;
+}
+
+std::string source_path(const std::string& relative) {
+  return directory("DA_TEST_SOURCE_DIR", DA_SOURCE_DIR) + "/" + relative;
+}
+
+std::string python_path() { return directory("DA_TEST_PYTHON", DA_PYTHON); }
 
 std::vector<std::string> mpirun_env() {
   return {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1", "OMPI_MCA_rmaps_base_oversubscribe=1"};

@@ -18,7 +18,9 @@ struct ProcessResult {
 ProcessResult run_process(const std::string& program, const std::vector<std::string>& args,
                           const std::vector<std::string>& extra_env = {}, double timeout_s = 120);
 
-// Path of a built binary: <build dir>/<relative>.
+// Path of a built binary: <build dir>/<relative>. The build, source and
+// Python paths are the build's own unless DA_TEST_BINARY_DIR,
+// DA_TEST_SOURCE_DIR or DA_TEST_PYTHON say where they moved to.
 std::string binary_path(const std::string& relative);
 
 // Path in the source tree: <source dir>/<relative>.

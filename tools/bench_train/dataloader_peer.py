@@ -10,6 +10,14 @@ learning-rate schedule (LambdaLR) and DANN lambda schedule, and
 DistributedDataParallel (gloo) when started with several ranks. No
 augmentation (end_to_end.sh turns da_dist's off too).
 
+On a GPU (--device cuda, tools/gpu/device_check.sh): page-locked batches
+(pin_memory) copied without blocking, --precision bf16 autocast,
+--channels-last model and inputs, DDP over --backend nccl (--ddp wraps the
+model in DDP also for one rank, as a DDP job on one GPU runs), and the
+losses read on the host only at the end of an epoch (a .item() per step
+would make every step wait for the GPU); RESULT adds gpu_peak_mb
+(torch.cuda.max_memory_allocated).
+
 Ranks: start one process per rank with mpirun; RANK/WORLD_SIZE come from Open
 MPI's OMPI_COMM_WORLD_RANK/SIZE when RANK is not set (MASTER_ADDR and
 MASTER_PORT must be set; env:// initialisation), since torch.distributed.run
@@ -78,7 +86,7 @@ class TileDataset(Dataset):
 def make_loader(dataset, args, rank, world, shuffle, seed):
     sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed)
     return DataLoader(dataset, batch_size=args.batch, sampler=sampler, num_workers=args.workers,
-                      pin_memory=False, persistent_workers=args.workers > 0)
+                      pin_memory=args.device == "cuda", persistent_workers=args.workers > 0)
 
 
 def peak_rss_mb():
@@ -111,6 +119,7 @@ def main():
     ap.add_argument("--encoder", default="resnet18", choices=["resnet18", "resnet34"])
     ap.add_argument("--hidden", type=int, default=256, help="discriminator hidden size")
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"], help="sgd: momentum 0.9")
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--comm-steps", type=int, default=4, help="steps timed with and without all-reduce (0: skip)")
@@ -118,6 +127,11 @@ def main():
     ap.add_argument("--steps", type=int, default=10, help="--compute-only: timed steps")
     ap.add_argument("--warmup", type=int, default=2, help="--compute-only: untimed steps first")
     ap.add_argument("--check-state", metavar="FILE", help="da_bench_step --dump-state weights; print losses")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="autocast dtype on cuda")
+    ap.add_argument("--channels-last", action="store_true", help="model and inputs in channels-last layout")
+    ap.add_argument("--backend", default="gloo", choices=["gloo", "nccl"], help="DDP's process group")
+    ap.add_argument("--ddp", action="store_true", help="DistributedDataParallel also for one rank")
     args = ap.parse_args()
     for name in ("batch", "epochs", "threads", "steps", "hidden"):
         if getattr(args, name) < 1:
@@ -132,16 +146,36 @@ def main():
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     if world > 1 and (args.compute_only or args.check_state):
         sys.exit("dataloader_peer: --compute-only and --check-state run in one process")
-    if world > 1:
-        dist.init_process_group("gloo", init_method="env://", rank=rank, world_size=world)
+    if args.device == "cpu" and (args.precision != "fp32" or args.backend == "nccl"):
+        sys.exit("dataloader_peer: --precision bf16 and --backend nccl need --device cuda")
+    cuda = args.device == "cuda"
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", os.environ.get("OMPI_COMM_WORLD_LOCAL_RANK", 0))))
+    use_ddp = world > 1 or args.ddp
+    if use_ddp:
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", "29511")
+        dist.init_process_group(args.backend, init_method="env://", rank=rank, world_size=world)
 
     source, target = TileDataset(args.source, True), TileDataset(args.target, False)
     torch.manual_seed(args.seed)
     net = DannNet(source.classes, args.hidden, args.encoder, source.bands)
     if args.check_state:
         load_da_dist_state(net, args.check_state)
-    ddp = nn.parallel.DistributedDataParallel(net, broadcast_buffers=False) if world > 1 else net
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    device = torch.device("cuda") if cuda else torch.device("cpu")
+    layout = torch.channels_last if args.channels_last else torch.contiguous_format
+    net = net.to(device, memory_format=layout)
+    ddp = nn.parallel.DistributedDataParallel(net, broadcast_buffers=False) if use_ddp else net
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if args.precision == "bf16"
+                else contextlib.nullcontext())
+
+    def to_device(image, mask=None):
+        image = image.to(device, non_blocking=True).contiguous(memory_format=layout)
+        return image if mask is None else (image, mask.to(device, non_blocking=True))
+    if args.optimizer == "sgd":  # da_dist's optimizer.name: sgd defaults
+        opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay)
+    else:
+        opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     shuffle = not args.check_state
     source_loader = make_loader(source, args, rank, world, shuffle, args.seed)
     target_loader = make_loader(target, args, rank, world, shuffle, args.seed + 1)
@@ -152,12 +186,14 @@ def main():
     times = {"data": 0.0, "fb": 0.0, "opt": 0.0}
 
     def train_step(xs, ys, xt, lam, sync=True):
+        """One step; returns the detached losses (on the device: read them only when needed)."""
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         t1 = time.perf_counter()
-        with ddp.no_sync() if (world > 1 and not sync) else contextlib.nullcontext():
-            seg_logits, ds, dt = ddp(xs, xt, lam)
-            seg, dom = dann_losses(seg_logits, ys, ds, dt)
+        with ddp.no_sync() if (use_ddp and not sync) else contextlib.nullcontext():
+            with autocast:
+                seg_logits, ds, dt = ddp(xs, xt, lam)
+            seg, dom = dann_losses(seg_logits.float(), ys, ds.float(), dt.float())
             loss = seg + dom
             loss.backward()
         t2 = time.perf_counter()
@@ -165,21 +201,32 @@ def main():
         sched.step()
         times["fb"] += t2 - t1
         times["opt"] += (t1 - t0) + (time.perf_counter() - t2)
-        return seg.item(), dom.item(), loss.item()
+        return seg.detach(), dom.detach(), loss.detach()
+
+    def finish():
+        """On the GPU the steps are queued: wait for them before reading a clock."""
+        if cuda:
+            torch.cuda.synchronize()
+
+    def gpu_peak_mb():
+        return torch.cuda.max_memory_allocated() / 2**20 if cuda else float("nan")
 
     if args.compute_only:
         (xs, ys), (xt, _) = next(iter(source_loader)), next(iter(target_loader))
+        (xs, ys), xt = to_device(xs, ys), to_device(xt)
         for i in range(args.warmup):
             train_step(xs, ys, xt, dann_lambda(i / total_steps))
+        finish()
         times.update(fb=0.0, opt=0.0)
         t0 = time.perf_counter()
         for i in range(args.steps):
             train_step(xs, ys, xt, dann_lambda(((args.warmup + i) % total_steps) / total_steps))
+        finish()
         sec = time.perf_counter() - t0
         n = args.steps
         print(f"RESULT steps={n} batch={args.batch} step_s={sec / n:.6f} images_per_s={n * args.batch / sec:.4f} "
               f"forward_backward_s={times['fb'] / n:.6f} optimizer_s={times['opt'] / n:.6f} "
-              f"peak_rss_mb={peak_rss_mb():.1f}", flush=True)
+              f"peak_rss_mb={peak_rss_mb():.1f} gpu_peak_mb={gpu_peak_mb():.1f}", flush=True)
         return 0
 
     gstep = target_cycle = 0
@@ -188,7 +235,8 @@ def main():
     for epoch in range(args.epochs):
         source_loader.sampler.set_epoch(epoch)
         times.update(data=0.0, fb=0.0, opt=0.0)
-        if world > 1:
+        finish()
+        if use_ddp:
             dist.barrier()
         t_start = time.perf_counter()
         source_iter = iter(source_loader)
@@ -206,17 +254,19 @@ def main():
                 target_loader.sampler.set_epoch(target_cycle)
                 target_iter = iter(target_loader)
                 xt, _ = next(target_iter)
+            (xs, ys), xt = to_device(xs, ys), to_device(xt)
             times["data"] += time.perf_counter() - t0
             lam = dann_lambda(gstep / total_steps)
             seg, dom, total = train_step(xs, ys, xt, lam)
             if args.check_state:
-                print(f"LOSS {gstep} {seg:.9g} {dom:.9g} {total:.9g}", flush=True)
+                print(f"LOSS {gstep} {seg.item():.9g} {dom.item():.9g} {total.item():.9g}", flush=True)
             gstep += 1
             n_steps += 1
+        finish()
         t_epoch = time.perf_counter() - t_start
         if rank == 0:
             print(f"epoch {epoch}: {n_steps} steps, {t_epoch:.2f} s, {n_steps * args.batch * world / t_epoch:.2f} "
-                  f"images/s, loss {total:.4f}", flush=True)
+                  f"images/s, loss {total.item():.4f}", flush=True)
     split = {k: v / max(n_steps, 1) for k, v in times.items()}
     workers_mb = workers_rss_mb()
 
@@ -224,14 +274,17 @@ def main():
     if world > 1 and args.comm_steps > 0:
         xs, ys = next(iter(source_loader))
         xt, _ = next(iter(target_loader))
+        (xs, ys), xt = to_device(xs, ys), to_device(xt)
         spent, done = {True: 0.0, False: 0.0}, {True: 0, False: 0}
         block, mode = max(1, args.comm_steps // 2), True
         train_step(xs, ys, xt, 0.5)  # settle
         while done[True] < args.comm_steps or done[False] < args.comm_steps:
+            finish()
             dist.barrier()
             t0 = time.perf_counter()
             for _ in range(block):
                 train_step(xs, ys, xt, 0.5, sync=mode)
+            finish()
             if not mode:
                 dist.barrier()  # no_sync steps: count until both ranks are done, as a synchronised step would
             spent[mode] += time.perf_counter() - t0
@@ -239,16 +292,18 @@ def main():
             mode = not mode
         comm_wait = max(0.0, spent[True] / done[True] - spent[False] / done[False])
 
-    peak = torch.tensor([peak_rss_mb(), workers_mb], dtype=torch.float64)
+    peak = torch.tensor([peak_rss_mb(), workers_mb, gpu_peak_mb()], dtype=torch.float64)
     if world > 1:
+        peak = peak.to(device)
         dist.all_reduce(peak, op=dist.ReduceOp.MAX)
     if rank == 0:
         print(f"RESULT ranks={world} threads={args.threads} workers={args.workers} batch={args.batch} "
               f"images_per_s={n_steps * args.batch * world / t_epoch:.4f} step_s={t_epoch / max(n_steps, 1):.6f} "
               f"data_wait_s={split['data']:.6f} forward_backward_s={split['fb']:.6f} "
               f"optimizer_s={split['opt']:.6f} comm_wait_s={comm_wait:.6f} "
-              f"peak_rss_mb={peak[0].item():.1f} workers_rss_mb={peak[1].item():.1f}", flush=True)
-    if world > 1:
+              f"peak_rss_mb={peak[0].item():.1f} workers_rss_mb={peak[1].item():.1f} "
+              f"gpu_peak_mb={peak[2].item():.1f}", flush=True)
+    if use_ddp:
         dist.destroy_process_group()
     return 0
 

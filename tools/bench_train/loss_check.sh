@@ -12,7 +12,12 @@
 # BUILD_DIR (default build/) needs src/da_dist, tools/da_tiles/da_tiles and
 # tools/bench_train/da_bench_step (this script builds nothing). Environment:
 #   STEPS [3]  steps (epochs of one batch); TILES [4] tiles per domain (the batch);
-#   SIZE [64]  tile size; ENCODER [resnet18]; TOL [2e-4] largest relative
+#   SIZE [64]  tile size; ENCODER [resnet18]; CHANNELS_LAST [0]: 1 trains
+#   both in channels-last layout (the GPU benchmark's); OPTIMIZER [adamw] or
+#   sgd (momentum 0.9: with channels-last, whose convolutions sum in another
+#   order, AdamW's first steps turn that rounding into 1e-3 differences even
+#   between two da_dist runs; SGD shows a wrong gradient without amplifying
+#   rounding); TOL [2e-4] largest relative
 #   difference allowed. Why 2e-4: step 0 agrees to float32 rounding (1e-7:
 #   the same ATen kernels, summed in another order since da_dist shuffles the
 #   batch); AdamW's first updates move weights with near-zero gradients by
@@ -30,6 +35,11 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
 PYTHON=${PYTHON:-$(cd "$(dirname "$0")/../.." && pwd)/.venv/bin/python}
 STEPS=${STEPS:-3} TILES=${TILES:-4} SIZE=${SIZE:-64} ENCODER=${ENCODER:-resnet18} TOL=${TOL:-2e-4}
+OPTIMIZER=${OPTIMIZER:-adamw}
+ours_layout=(--set "optimizer.name=$OPTIMIZER") peer_layout=(--optimizer "$OPTIMIZER")
+if [[ ${CHANNELS_LAST:-0} == 1 ]]; then
+  ours_layout+=(--set run.memory_format=channels_last) peer_layout+=(--channels-last)
+fi
 dadist=$build/src/da_dist tiles_bin=$build/tools/da_tiles/da_tiles step_bin=$build/tools/bench_train/da_bench_step
 for b in "$dadist" "$tiles_bin" "$step_bin"; do
   if [[ ! -x $b ]]; then
@@ -52,10 +62,10 @@ export OMP_NUM_THREADS=1
 "$tiles_bin" synth --out data --tiles "$TILES" --val-tiles 4 --size "$SIZE" --seed 0 >/dev/null
 source "$root/tools/bench_train/bench_config.sh"
 write_bench_config check.yaml check "$STEPS" "$TILES" 0 "$ENCODER" false 1
-"$step_bin" --config check.yaml --dump-state init.pt >dump.log 2>&1 || { cat dump.log >&2; echo "loss_check: da_bench_step failed" >&2; exit 1; }
-"$dadist" --config check.yaml >da_dist.log 2>&1 || { tail -20 da_dist.log >&2; echo "loss_check: da_dist failed" >&2; exit 1; }
+"$step_bin" --config check.yaml "${ours_layout[@]}" --dump-state init.pt >dump.log 2>&1 || { cat dump.log >&2; echo "loss_check: da_bench_step failed" >&2; exit 1; }
+"$dadist" --config check.yaml "${ours_layout[@]}" >da_dist.log 2>&1 || { tail -20 da_dist.log >&2; echo "loss_check: da_dist failed" >&2; exit 1; }
 "$PYTHON" "$root/tools/bench_train/dataloader_peer.py" --source data/source_train.h5 --target data/target_train.h5 \
-  --batch "$TILES" --epochs "$STEPS" --workers 0 --threads 1 --encoder "$ENCODER" --check-state init.pt \
+  --batch "$TILES" --epochs "$STEPS" --workers 0 --threads 1 --encoder "$ENCODER" --check-state init.pt "${peer_layout[@]}" \
   >peer.log 2>&1 || { tail -20 peer.log >&2; echo "loss_check: the PyTorch peer failed" >&2; exit 1; }
 
 "$PYTHON" - runs/check/metrics.jsonl peer.log "$STEPS" "$TOL" <<'PY'

@@ -180,10 +180,10 @@ int run(const Args& args) {
   const double n = static_cast<double>(args.steps);
   const std::int64_t batch = pair.source.image.size(0);
   std::printf("RESULT steps=%lld batch=%lld step_s=%.6f images_per_s=%.4f forward_backward_s=%.6f optimizer_s=%.6f "
-              "peak_rss_mb=%.1f\n",
+              "peak_rss_mb=%.1f gpu_peak_mb=%.1f\n",
               static_cast<long long>(args.steps), static_cast<long long>(batch), seconds / n,
               static_cast<double>(batch) * n / seconds, split.forward_backward / n, split.optimizer / n,
-              peak_rss_mib());
+              peak_rss_mib(), trainer::peak_device_memory_mib(trainer.parameters().front().device()));
   return 0;
 }
 

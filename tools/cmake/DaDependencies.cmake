@@ -62,7 +62,7 @@ endif()
 # runtime; the glue to Torch's CUDA streams additionally needs a CUDA Torch.
 set(_da_nccl_hints ${NCCL_ROOT} $ENV{NCCL_ROOT} $ENV{NCCL_HOME} $ENV{CUDA_HOME} /usr/local/cuda)
 find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${_da_nccl_hints} PATH_SUFFIXES include)
-find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2 HINTS ${_da_nccl_hints} PATH_SUFFIXES lib lib64 lib/x86_64-linux-gnu)
+find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2 NAMES_PER_DIR HINTS ${_da_nccl_hints} PATH_SUFFIXES lib lib64 lib/x86_64-linux-gnu)
 find_package(CUDAToolkit QUIET)
 
 set(DA_NCCL_HEADERS_FOUND OFF)

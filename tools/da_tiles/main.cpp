@@ -6,9 +6,11 @@
 #include <vector>
 
 #include "inspect.h"
-#include "make_tiles.h"
 #include "options.h"
 #include "synth.h"
+#ifdef DA_WITH_GDAL
+#include "make_tiles.h"
+#endif
 
 namespace {
 
@@ -23,7 +25,14 @@ constexpr const char* kUsage =
 int dispatch(const std::string& command, const std::vector<std::string>& args) {
   if (command == "synth") return da::tiles::run_synth(args);
   if (command == "inspect") return da::tiles::run_inspect(args);
+#ifdef DA_WITH_GDAL
   if (command == "make") return da::tiles::run_make(args);
+#else
+  if (command == "make") {
+    throw da::tiles::UsageError(
+        "'make' reads rasters with GDAL: this da_tiles was built without it (DA_WITH_GDAL=OFF)");
+  }
+#endif
   throw da::tiles::UsageError("unknown subcommand '" + command + "'");
 }
 

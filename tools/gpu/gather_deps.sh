@@ -6,7 +6,10 @@
 # PyTorch (or the libtorch zip) but no package access. Copy the tarball
 # there and follow tools/gpu/README.md (build_gpu.sh does the build).
 #
-#   bash tools/gpu/gather_deps.sh [--out DIR] [--no-gdal] [--no-gtest]
+#   bash tools/gpu/gather_deps.sh [--out DIR] [--no-gdal] [--no-gtest] [--runtime-only]
+#
+# --runtime-only leaves out the -dev packages (headers, CMake files): what
+# binaries built here need to run there (tools/gpu/make_payload.sh).
 #
 # Writes DIR (default: gpu-deps) /
 #   debs/          the .deb files (apt-get download; nothing is installed here)
@@ -26,12 +29,14 @@ set -euo pipefail
 out=gpu-deps
 with_gdal=1
 with_gtest=1
+with_dev=1
 while (($#)); do
   case "$1" in
     --out) out=$2; shift 2 ;;
     --no-gdal) with_gdal=0; shift ;;
     --no-gtest) with_gtest=0; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    --runtime-only) with_dev=0; shift ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "gather_deps: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -48,6 +53,7 @@ dev=(libopenmpi-dev libyaml-cpp-dev libhdf5-dev libspdlog-dev libfmt-dev zlib1g-
 runtime=(openmpi-bin openmpi-common libopenmpi3 libyaml-cpp0.7 libhdf5-103-1 libspdlog1.10 libfmt9 zlib1g)
 ((with_gtest)) && dev+=(libgtest-dev)
 ((with_gdal)) && { dev+=(libgdal-dev); runtime+=(libgdal32); }
+((with_dev)) || dev=()
 
 # Left out: what every machine that compiles C++ has, and what only Debian's
 # package scripts use.
@@ -67,8 +73,8 @@ mapfile -t packages < <({ apt-cache show --no-all-versions $closure 2>/dev/null 
   /^$/ && name != "" {
     if (name !~ skip && prio != "required" && essential != "yes") print name
     name = ""
-  }'; printf '%s\n' "${dev[@]}"; } | sort -u)
-echo "gather_deps: ${#packages[@]} packages (${dev[*]} and the run-time closure of ${runtime[*]})" >&2
+  }'; ((${#dev[@]} == 0)) || printf '%s\n' "${dev[@]}"; } | sort -u)
+echo "gather_deps: ${#packages[@]} packages (${dev[*]:-no -dev packages} and the run-time closure of ${runtime[*]})" >&2
 
 mkdir -p "$out/debs"
 out=$(cd "$out" && pwd)
