@@ -18,6 +18,10 @@
 
 namespace da::trainer {
 
+void wait_for_device(c10::Device device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
 bool uses_cuda(const config::RunOptions& run) { return run.device != "cpu" && torch::cuda::is_available(); }
 
 ComputeSetup setup_compute(const config::RunOptions& run, const dist::WorldInfo& world) {

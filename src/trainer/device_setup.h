@@ -29,6 +29,10 @@ struct ComputeSetup {
 // so far, MiB (torch.cuda.max_memory_allocated); 0 on the CPU.
 double peak_device_memory_mib(c10::Device device);
 
+// Waits until every kernel queued on `device` has finished (a GPU); nothing on
+// the CPU, whose work is done when the call that did it returns.
+void wait_for_device(c10::Device device);
+
 // Converts every 4-D parameter and buffer of `module` to channels-last in
 // place (tensor identities kept: call before optimizers and hooks hold them).
 void to_channels_last(torch::nn::Module& module);

@@ -478,6 +478,7 @@ StepLosses Trainer::train_step(const io::PairedBatch& pair, std::int64_t epoch, 
   }
   at::Tensor loss = losses.total / static_cast<double>(k);
   if (scaler_) loss = scaler_->scale_loss(loss);
+    end_phase();
   loss.backward();
   split.forward_backward += seconds_since(compute_start);
   if (last_micro) {
@@ -489,11 +490,17 @@ StepLosses Trainer::train_step(const io::PairedBatch& pair, std::int64_t epoch, 
   return losses;
 }
 
-StepTimeSplit Trainer::train_on_fixed_pair(const io::PairedBatch& batch, std::int64_t steps) {
+void Trainer::end_phase() {
+  if (wait_at_phases_) wait_for_device(compute_.device);
+}
+
+StepTimeSplit Trainer::train_on_fixed_pair(const io::PairedBatch& batch, std::int64_t steps, bool wait_at_phases) {
+  end_phase();
   if (world_.size != 1) throw std::logic_error("train_on_fixed_pair: one process only (no communication)");
   const auto& da = config_.domain_adaptation;
   const std::int64_t per_epoch = train_loader_->steps_per_epoch();
   const std::int64_t total_steps = per_epoch * config_.run.max_epochs;
+    end_phase();
   StepTimeSplit split;
   set_train_mode(true);
   // Onto the training device and normalised there once, as the loop does
@@ -512,6 +519,8 @@ StepTimeSplit Trainer::train_on_fixed_pair(const io::PairedBatch& batch, std::in
   }
   return split;
 }
+  wait_at_phases_ = wait_at_phases;
+  end_phase();  // the copy and normalisation are no step's phase
 
 bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
   const std::int64_t steps = train_loader_->steps_per_epoch();
@@ -521,6 +530,7 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
   const bool da_active = epoch >= da.warmup_epochs;
   StepLogSums sums;
   std::map<std::string, double> logged;  // the last log step's values, for the progress line
+  wait_at_phases_ = false;
   std::int64_t counted = 0;
   StepTimeSplit split;
   double control_wait = 0;  // the per-step stop-flag all-reduce

@@ -39,8 +39,9 @@
 
 namespace da::trainer {
 
-// Where training steps spent their time, seconds summed over the steps. On the
-// CPU only: CUDA work is asynchronous, and these are host timers.
+// Where training steps spent their time, seconds summed over the steps. Host
+// timers: on CUDA, where a step's work is queued, they time the queueing
+// unless train_on_fixed_pair is asked to wait for the device at each phase.
 struct StepTimeSplit {
   double data_wait = 0;         // waiting for the loader's next pair (and its copy to the device)
   double forward_backward = 0;  // losses and backward, with the reducer's hooks all-reducing buckets
@@ -80,8 +81,10 @@ class Trainer {
   // no loader; one process only, so no communication. Trains the model;
   // returns the time split (data_wait and comm_wait stay 0). On CUDA the
   // steps are queued, not finished: a caller timing them synchronises (as a
-  // training step itself never does).
-  StepTimeSplit train_on_fixed_pair(const io::PairedBatch& batch, std::int64_t steps);
+  // training step itself never does). `wait_at_phases` waits for the device
+  // at each phase's end, so that the split times the GPU's work (at the cost
+  // of the overlap between phases: time throughput without it).
+  StepTimeSplit train_on_fixed_pair(const io::PairedBatch& batch, std::int64_t steps, bool wait_at_phases = false);
 
  private:
   // Trains until the epoch ends (true) or a preemption request (false).
@@ -97,6 +100,9 @@ class Trainer {
   // Finalises the gradients and steps; returns the seconds spent waiting for
   // the all-reduces.
   double optimizer_step(std::int64_t epoch, std::int64_t step_in_epoch);
+  // The device's queued work finished, where train_on_fixed_pair was asked
+  // to time phases on the device.
+  void end_phase();
   callbacks::Metrics validate();
   // AdaBN (a method's target_batch_norm_batches()): re-estimates the target's
   // BatchNorm running statistics on the target training tiles of all ranks;
@@ -117,6 +123,7 @@ class Trainer {
   dist::WorldInfo world_;
   std::string run_dir_;
   ComputeSetup compute_;
+  bool wait_at_phases_ = false;  // train_on_fixed_pair's timing mode, while it runs
 
   std::unique_ptr<io::PairedLoader> train_loader_;
   std::unique_ptr<DeviceFeed> feed_;  // training pairs to the device, one step ahead

@@ -37,7 +37,9 @@ Modes (each prints a final `RESULT key=value ...` line on rank 0):
                    (this process) and workers_rss_mb (its loader workers' peaks,
                    summed; shared pages counted in each)
   --compute-only   --steps training steps on the first batch, kept in memory:
-                   no loader, no communication (one process)
+                   no loader, no communication (one process); on the GPU the
+                   split comes from a second pass that waits for the device at
+                   each phase's end (step_s and images_per_s from the first)
   --check-state F  one process, no shuffling: loads da_bench_step
                    --dump-state's weights F and prints `LOSS step seg dom total`
                    for every step before its optimizer step, for loss_check.sh
@@ -185,10 +187,18 @@ def main():
     net.train()
     times = {"data": 0.0, "fb": 0.0, "opt": 0.0}
 
-    def train_step(xs, ys, xt, lam, sync=True):
-        """One step; returns the detached losses (on the device: read them only when needed)."""
+    def finish():
+        """On the GPU the steps are queued: wait for them before reading a clock."""
+        if cuda:
+            torch.cuda.synchronize()
+
+    def train_step(xs, ys, xt, lam, sync=True, wait_at_phases=False):
+        """One step; returns the detached losses (on the device: read them only when needed).
+        wait_at_phases: wait for the GPU at each phase's end, so that the split times its work."""
+        end_phase = finish if wait_at_phases else (lambda: None)
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
+        end_phase()
         t1 = time.perf_counter()
         with ddp.no_sync() if (use_ddp and not sync) else contextlib.nullcontext():
             with autocast:
@@ -196,17 +206,14 @@ def main():
             seg, dom = dann_losses(seg_logits.float(), ys, ds.float(), dt.float())
             loss = seg + dom
             loss.backward()
+        end_phase()
         t2 = time.perf_counter()
         opt.step()
         sched.step()
+        end_phase()
         times["fb"] += t2 - t1
         times["opt"] += (t1 - t0) + (time.perf_counter() - t2)
         return seg.detach(), dom.detach(), loss.detach()
-
-    def finish():
-        """On the GPU the steps are queued: wait for them before reading a clock."""
-        if cuda:
-            torch.cuda.synchronize()
 
     def gpu_peak_mb():
         return torch.cuda.max_memory_allocated() / 2**20 if cuda else float("nan")
@@ -224,6 +231,11 @@ def main():
         finish()
         sec = time.perf_counter() - t0
         n = args.steps
+        if cuda:  # the split from a second pass that waits at each phase (da_bench_step does the same)
+            times.update(fb=0.0, opt=0.0)
+            for i in range(args.steps):
+                train_step(xs, ys, xt, dann_lambda(((args.warmup + i) % total_steps) / total_steps),
+                           wait_at_phases=True)
         print(f"RESULT steps={n} batch={args.batch} step_s={sec / n:.6f} images_per_s={n * args.batch / sec:.4f} "
               f"forward_backward_s={times['fb'] / n:.6f} optimizer_s={times['opt'] / n:.6f} "
               f"peak_rss_mb={peak_rss_mb():.1f} gpu_peak_mb={gpu_peak_mb():.1f}", flush=True)

@@ -9,8 +9,11 @@
 //   da_bench_step --config bench.yaml --dump-state init.pt
 //
 // Prints one line:
-//   RESULT steps=N batch=B step_s=S images_per_s=X forward_backward_s=F optimizer_s=O peak_rss_mb=M
+//   RESULT steps=N batch=B step_s=S images_per_s=X forward_backward_s=F optimizer_s=O peak_rss_mb=M gpu_peak_mb=G
 // (per-step means; images/s counts source images, as da_dist's time/images_per_s).
+// On a GPU the split comes from a second --steps pass that waits for the
+// device at each phase's end (a step's work is queued, so host timers alone
+// would time the queueing); step_s and images_per_s from the first, unwaited.
 // --dump-state writes the initial tensors (the weights da_dist starts from
 // with the same configuration) as a dict readable by Python's torch.load:
 // "model.<name>" for the model's parameters and buffers, "method<i>.<name>"
@@ -174,9 +177,10 @@ int run(const Args& args) {
   if (args.warmup > 0) trainer.train_on_fixed_pair(pair, args.warmup);
   finish();
   const auto start = std::chrono::steady_clock::now();
-  const trainer::StepTimeSplit split = trainer.train_on_fixed_pair(pair, args.steps);
+  trainer::StepTimeSplit split = trainer.train_on_fixed_pair(pair, args.steps);
   finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (on_gpu) split = trainer.train_on_fixed_pair(pair, args.steps, /*wait_at_phases=*/true);
   const double n = static_cast<double>(args.steps);
   const std::int64_t batch = pair.source.image.size(0);
   std::printf("RESULT steps=%lld batch=%lld step_s=%.6f images_per_s=%.4f forward_backward_s=%.6f optimizer_s=%.6f "
