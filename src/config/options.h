@@ -269,7 +269,9 @@ struct CheckpointOptions {
 
   template <class V>
   void fields(V& v) {
-    v.text("monitor", monitor, "metric that decides the best checkpoint");
+    v.text("monitor", monitor,
+           "metric that decides the best checkpoint; iou/target_val needs target labels, without them: "
+           "iou/source_val or unsup/snd (max), unsup/target_entropy or unsup/class_prior_gap (min)");
     v.choice("mode", mode, {"max", "min"}, "whether larger or smaller is better");
     v.flag("save_last", save_last, "keep last.pt updated every epoch");
     v.integer("every_n_epochs", every_n_epochs, "epochs between kept checkpoints (0: only last/best)",
@@ -288,7 +290,7 @@ struct EarlyStoppingOptions {
   template <class V>
   void fields(V& v) {
     v.flag("enabled", enabled, "stop when the monitored metric stops improving");
-    v.text("monitor", monitor, "metric to watch");
+    v.text("monitor", monitor, "metric to watch (those callbacks.checkpoint.monitor takes)");
     v.choice("mode", mode, {"max", "min"}, "whether larger or smaller is better");
     v.integer("patience", patience, "validations without improvement before stopping", at_least(1));
     v.number("min_delta", min_delta, "smallest change that counts as improvement", at_least(0));

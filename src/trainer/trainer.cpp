@@ -192,8 +192,10 @@ Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Co
         options(seed, LoaderRole::kValidation, true), data.source.val);
   }
   if (!data.target.val.empty()) {
+    // Unlabelled target validation tiles still give the label-free signals.
+    const bool target_val_labels = io::ArchiveSet(data.target.val).info().has_masks;
     target_val_ = std::make_unique<io::TileLoader>(
-        options(seed, LoaderRole::kValidation, true), data.target.val);
+        options(seed, LoaderRole::kValidation, target_val_labels), data.target.val);
   }
   // AdaBN: several methods asking combine to the largest request (0 = all).
   std::optional<std::int64_t> bn_batches;
@@ -374,17 +376,26 @@ void Trainer::start_replicas() {
 
 callbacks::Metrics Trainer::validate() {
   callbacks::Metrics metrics;
-  auto run = [&](io::TileLoader* loader, models::Domain domain, const std::string& split) {
-    if (!loader) return;
-    at::Tensor counts =
-        confusion_counts(*model_, ValidationSet{*loader, domain}, compute_.device, classes_, config_.loss.ignore_index);
+  at::Tensor source_labels;  // the source validation labels' class counts, for the prior gap
+  auto run = [&](io::TileLoader* loader, models::Domain domain, const std::string& split,
+                 metrics::LabelFreeSignals* signals) {
+    at::Tensor counts = confusion_counts(*model_, ValidationSet{*loader, domain}, compute_.device, classes_,
+                                         config_.loss.ignore_index, signals);
+    if (!counts.defined()) return;  // unlabelled: only the label-free signals
     comm_.all_reduce(counts);
+    if (domain == models::Domain::kSource) source_labels = counts.sum(1);
     for (const auto& [key, value] : metrics::score_logs(metrics::compute_scores(counts), split, class_names_)) {
       metrics[key] = value;
     }
   };
-  run(source_val_.get(), models::Domain::kSource, "source_val");
-  run(target_val_.get(), models::Domain::kTarget, "target_val");
+  if (source_val_) run(source_val_.get(), models::Domain::kSource, "source_val", nullptr);
+  if (target_val_) {
+    const io::ArchiveInfo& info = target_val_->info();
+    metrics::LabelFreeSignals signals(classes_, target_val_->num_tiles(), info.height * info.width);
+    run(target_val_.get(), models::Domain::kTarget, "target_val", &signals);
+    comm_.all_reduce(signals.sums());
+    for (const auto& [key, value] : signals.scores(source_labels)) metrics[key] = value;
+  }
   return metrics;
 }
 
@@ -467,6 +478,7 @@ StepLosses Trainer::train_step(const io::PairedBatch& pair, std::int64_t epoch, 
   if (first_micro) {
     const auto zero_start = std::chrono::steady_clock::now();
     for (auto& p : parameters()) p.mutable_grad() = at::Tensor();  // set_to_none: unused branches stay untouched
+    end_phase();
     split.optimizer += seconds_since(zero_start);
   }
   const auto compute_start = std::chrono::steady_clock::now();
@@ -478,12 +490,13 @@ StepLosses Trainer::train_step(const io::PairedBatch& pair, std::int64_t epoch, 
   }
   at::Tensor loss = losses.total / static_cast<double>(k);
   if (scaler_) loss = scaler_->scale_loss(loss);
-    end_phase();
   loss.backward();
+  end_phase();
   split.forward_backward += seconds_since(compute_start);
   if (last_micro) {
     const auto optimizer_start = std::chrono::steady_clock::now();
     const double waited = optimizer_step(epoch, step_in_epoch);
+    end_phase();
     split.comm_wait += waited;
     split.optimizer += seconds_since(optimizer_start) - waited;
   }
@@ -495,12 +508,10 @@ void Trainer::end_phase() {
 }
 
 StepTimeSplit Trainer::train_on_fixed_pair(const io::PairedBatch& batch, std::int64_t steps, bool wait_at_phases) {
-  end_phase();
   if (world_.size != 1) throw std::logic_error("train_on_fixed_pair: one process only (no communication)");
   const auto& da = config_.domain_adaptation;
   const std::int64_t per_epoch = train_loader_->steps_per_epoch();
   const std::int64_t total_steps = per_epoch * config_.run.max_epochs;
-    end_phase();
   StepTimeSplit split;
   set_train_mode(true);
   // Onto the training device and normalised there once, as the loop does
@@ -508,6 +519,8 @@ StepTimeSplit Trainer::train_on_fixed_pair(const io::PairedBatch& batch, std::in
   feed_->push(batch);
   io::PairedBatch on_device = feed_->take();
   normalize_on_device(on_device);
+  wait_at_phases_ = wait_at_phases;
+  end_phase();  // the copy and normalisation are no step's phase
   for (std::int64_t i = 0; i < steps; ++i) {
     const std::int64_t epoch = (i / per_epoch) % config_.run.max_epochs;
     const bool da_active = epoch >= da.warmup_epochs;
@@ -517,10 +530,9 @@ StepTimeSplit Trainer::train_on_fixed_pair(const io::PairedBatch& batch, std::in
     train_step(on_device, epoch, i % per_epoch, da_active ? lambda_schedule_.at(progress) : 0.0, da_active, split);
     progress_.global_step = (progress_.global_step + 1) % total_steps;
   }
+  wait_at_phases_ = false;
   return split;
 }
-  wait_at_phases_ = wait_at_phases;
-  end_phase();  // the copy and normalisation are no step's phase
 
 bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
   const std::int64_t steps = train_loader_->steps_per_epoch();
@@ -530,7 +542,6 @@ bool Trainer::train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means) {
   const bool da_active = epoch >= da.warmup_epochs;
   StepLogSums sums;
   std::map<std::string, double> logged;  // the last log step's values, for the progress line
-  wait_at_phases_ = false;
   std::int64_t counted = 0;
   StepTimeSplit split;
   double control_wait = 0;  // the per-step stop-flag all-reduce

@@ -14,21 +14,24 @@ bool is_own_tile(std::int64_t tile, std::int64_t last_kept, int rank, int world_
 }
 
 at::Tensor confusion_counts(models::SegmentationModelImpl& model, const ValidationSet& set, c10::Device device,
-                            std::int64_t classes, std::int64_t ignore_index) {
+                            std::int64_t classes, std::int64_t ignore_index, metrics::LabelFreeSignals* signals) {
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
   model.set_domain(set.domain);
   metrics::ConfusionMatrix matrix(classes);
+  const bool labelled = set.loader.info().has_masks;
   const io::LoaderOptions& options = set.loader.options();
   set.loader.start_epoch(0);
   std::int64_t last_kept = -1;
   while (auto batch = set.loader.next()) {
     std::vector<std::int64_t> keep;
+    std::vector<std::int64_t> tiles;
     for (std::int64_t i = 0; i < static_cast<std::int64_t>(batch->indices.size()); ++i) {
       const std::int64_t tile = batch->indices[static_cast<std::size_t>(i)];
       if (is_own_tile(tile, last_kept, options.rank, options.world_size)) {
         keep.push_back(i);
+        tiles.push_back(tile);
         last_kept = tile;
       }
     }
@@ -36,11 +39,12 @@ at::Tensor confusion_counts(models::SegmentationModelImpl& model, const Validati
     const at::Tensor rows = at::tensor(keep, at::kLong);
     const at::Tensor image = batch->image.index_select(0, rows).to(device);
     const at::Tensor logits = model.forward(image).logits;
-    matrix.add_logits(logits.cpu(), batch->mask.index_select(0, rows), ignore_index);
+    if (signals) signals->add(logits, tiles);
+    if (labelled) matrix.add_logits(logits.cpu(), batch->mask.index_select(0, rows), ignore_index);
   }
   model.set_domain(models::Domain::kSource);
   model.train(was_training);
-  return matrix.counts();
+  return labelled ? matrix.counts() : at::Tensor();
 }
 
 }  // namespace da::trainer

@@ -2,7 +2,8 @@
 // the validation archives, into a confusion matrix. Tiles that the sharding
 // pads in (the last round wrapping to the start) are left out, so the sum of
 // all ranks' matrices is exactly one pass over the validation set; the
-// trainer all-reduces it.
+// trainer all-reduces it. On the target, the same pass feeds the label-free
+// model-selection signals (metrics/label_free_signals.h).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -11,6 +12,7 @@
 #include <cstdint>
 
 #include "io/tile_loader.h"
+#include "metrics/label_free_signals.h"
 #include "models/segmentation_model.h"
 
 namespace da::trainer {
@@ -20,9 +22,12 @@ struct ValidationSet {
   models::Domain domain;  // the BatchNorm branch (dsbn); source or target
 };
 
-// Counts [K, K] int64 on the CPU for this rank's tiles (unreduced).
+// Counts [K, K] int64 on the CPU for this rank's tiles (unreduced);
+// undefined when the set's archives have no masks. `signals`, when given,
+// gets the logits of this rank's tiles.
 at::Tensor confusion_counts(models::SegmentationModelImpl& model, const ValidationSet& set, c10::Device device,
-                            std::int64_t classes, std::int64_t ignore_index);
+                            std::int64_t classes, std::int64_t ignore_index,
+                            metrics::LabelFreeSignals* signals = nullptr);
 
 // Validation visits tiles in index order (no shuffle), so rank r's own tiles
 // are r, r + world_size, ... in increasing order; the padding that wraps to

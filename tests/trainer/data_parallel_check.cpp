@@ -83,9 +83,11 @@ std::size_t expect_two_ranks_equal_one_rank(const std::string& dir, const std::s
     const double scale = std::max(tensor.norm().item<double>(), 1e-12);
     EXPECT_LE((tensor - b.at(name)).norm().item<double>() / scale, how.tolerance) << name;
   }
-  for (const char* key : {"iou/source_val", "iou/target_val"}) {
-    EXPECT_NEAR(last_epoch_metric(dir + "/one/run", key), last_epoch_metric(dir + "/two/run", key), how.iou_tolerance)
-        << key;
+  for (const char* key :
+       {"iou/source_val", "iou/target_val", "unsup/target_entropy", "unsup/class_prior_gap", "unsup/snd"}) {
+    const double one_rank = last_epoch_metric(dir + "/one/run", key);
+    EXPECT_GE(one_rank, 0) << key << " is not logged";  // all are >= 0
+    EXPECT_NEAR(one_rank, last_epoch_metric(dir + "/two/run", key), how.iou_tolerance) << key;
   }
   return method_tensors;
 }

@@ -63,3 +63,33 @@ for tag in ("sgd", "adamw"):
         opt.step()
     emit(f"{tag}.a", a.detach())
     emit(f"{tag}.b", b.detach())
+
+
+# Label-free model-selection signals (src/metrics/label_free_signals.h).
+def snd(p, temperature=0.05):
+    """Soft Neighborhood Density as the authors' code computes it."""
+    f = F.normalize(p, dim=1)
+    mat = f @ f.t() / temperature
+    mat.masked_fill_(torch.eye(len(f), dtype=torch.bool), -1 / temperature)
+    q = F.softmax(mat, 1)
+    return -(q * torch.log(q + 1e-5)).sum(1).mean()
+
+
+def pixels(p):
+    """[tiles, K, H, W] -> [tiles, H*W, K] (raster order)."""
+    return p.flatten(2).transpose(1, 2)
+
+
+# All pixels sampled: 3 tiles of 4x4, 3 classes.
+p = F.softmax(det((3, 3, 4, 4), 0.9, 3.0), 1)
+emit("signals.entropy", -(p * p.log()).sum(1).mean() / math.log(3))
+predicted = torch.bincount(p.argmax(1).reshape(-1), minlength=3).double() / p[:, 0].numel()
+source = torch.tensor([5.0, 9.0, 3.0])
+emit("signals.prior_gap", 0.5 * (predicted - source / source.sum()).abs().sum())
+emit("signals.snd", snd(pixels(p).reshape(-1, 3)))
+# 1100 tiles of 2x2: 4096 // 1100 = 3 pixels a tile, at (j * 4) // 3 = 0, 1, 2.
+p = F.softmax(det((1100, 3, 2, 2), 0.2, 2.0), 1)
+emit("signals.snd_spaced", snd(pixels(p)[:, [0, 1, 2]].reshape(-1, 3)))
+# 5000 tiles of one pixel: every second tile (ceil(5000 / 4096) = 2).
+p = F.softmax(det((5000, 3, 1, 1), 0.5, 2.0), 1)
+emit("signals.snd_strided", snd(pixels(p)[::2].reshape(-1, 3)))

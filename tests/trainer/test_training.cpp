@@ -16,6 +16,8 @@
 
 #include "config/loader.h"
 #include "dist/local_communicator.h"
+#include "io/tile_archive.h"
+#include "io/tile_archive_writer.h"
 #include "run/run_directory.h"
 #include "support/process.h"
 #include "metrics/confusion_matrix.h"
@@ -112,6 +114,53 @@ TEST_F(TrainingTest, DannLogsItsKeysAndTheDaMonitor) {
   EXPECT_GT(run.metrics.at("train/lambda"), 0.0);
   EXPECT_DOUBLE_EQ(run.metrics.at("da_monitor/gap"),
                    run.metrics.at("iou/source_val") - run.metrics.at("iou/target_val"));
+}
+
+// A copy of archive `from` without its masks, as a user's unlabelled target
+// validation tiles are.
+void copy_without_masks(const std::string& from, const std::string& to) {
+  const io::TileArchive archive(from);
+  const io::ArchiveInfo& info = archive.info();
+  io::TileArchiveLayout layout;
+  layout.domain = info.domain;
+  layout.bands = info.bands;
+  layout.pixel_type = info.pixel_type;
+  layout.height = info.height;
+  layout.width = info.width;
+  io::TileArchiveWriter writer(to, layout);
+  std::vector<std::uint8_t> image(archive.image_bytes());
+  for (std::int64_t i = 0; i < archive.size(); ++i) {
+    archive.read_image(i, image.data());
+    writer.append(image.data());
+  }
+  if (info.band_mean && info.band_std) writer.set_band_stats(*info.band_mean, *info.band_std);
+  writer.close();
+}
+
+// Target validation tiles without labels: no target IoU, but the label-free
+// signals, the same as with the labels (they never read them), and one of
+// them picks best.pt.
+TEST_F(TrainingTest, UnlabelledTargetValidationGivesTheLabelFreeSignals) {
+  const std::string unlabelled = dir_ + "/target_val_unlabelled.h5";
+  copy_without_masks(test::synth_data_dir() + "/target_val.h5", unlabelled);
+  const RunResult labelled = train(test::training_config(dir_ + "/labelled", kDann, {"run.max_epochs=2"}));
+  const RunResult run = train(test::training_config(
+      dir_ + "/unlabelled", kDann,
+      {"run.max_epochs=2", "data.target.val=[" + unlabelled + "]", "callbacks.checkpoint.monitor=unsup/snd",
+       "callbacks.checkpoint.mode=max"}));
+  ASSERT_EQ(labelled.status, 0);
+  ASSERT_EQ(run.status, 0);
+  EXPECT_EQ(run.metrics.count("iou/target_val"), 0U);
+  EXPECT_EQ(labelled.metrics.count("iou/target_val"), 1U);
+  for (const char* key : {"unsup/target_entropy", "unsup/class_prior_gap", "unsup/snd"}) {
+    ASSERT_TRUE(run.metrics.count(key)) << key;
+    EXPECT_EQ(run.metrics.at(key), labelled.metrics.at(key)) << key;
+  }
+  EXPECT_GT(run.metrics.at("unsup/target_entropy"), 0.0);
+  EXPECT_LE(run.metrics.at("unsup/target_entropy"), 1.0);
+  EXPECT_LE(run.metrics.at("unsup/class_prior_gap"), 1.0);
+  EXPECT_GT(run.metrics.at("unsup/snd"), 0.0);
+  EXPECT_TRUE(fs::exists(dir_ + "/unlabelled/run/checkpoints/best.pt"));
 }
 
 // Every epoch line carries where the step time went (CPU) and the peak RSS;

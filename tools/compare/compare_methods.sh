@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every adaptation method on the same data, several seeds: target and source
 # validation mIoU after the last epoch and the target gain over source-only,
-# mean and spread over the seeds, as a Markdown table (issue #9).
+# mean and spread over the seeds, as a Markdown table; then how far the
+# checkpoint each label-free signal picks falls from the one target labels
+# pick (tools/compare/selection_gap.py over all the runs).
 #
 #   bash tools/compare/compare_methods.sh [--config conf/demo.yaml] [--seeds "0 1 2"]
 #        [--out runs/compare] [--methods "source_only dann ..."] [-- da_dist arguments...]
@@ -100,3 +102,6 @@ for m in methods:
     gain = fmt([r["iou/target_val"] - base[s] for s, r in zip(seeds, res[m])]) if base else "-"
     print(f"| {m} | {fmt(t)} | {fmt(src)} | {gain} | {len(seeds)} |")
 PY
+
+echo
+/usr/bin/python3 tools/compare/selection_gap.py $(for m in $methods; do for s in $seeds; do echo "$out/$m-seed$s"; done; done)
