@@ -22,7 +22,8 @@
 //
 // Parameters: layer (default: the first of domain_adaptation.feature_layers,
 // else "encoder"), kernel_alphas (list of bandwidth multipliers, each > 0,
-// default [0.5, 1, 2]), loss_weight (read by the framework). The scheduled
+// default [0.125, 0.25, 0.5, 1, 2]: the Transfer-Learning-Library's DAN
+// kernels, alpha = 2^k for k = -3..1), loss_weight (read by the framework). The scheduled
 // lambda is not used. Logs: mmd_loss.
 #pragma once
 

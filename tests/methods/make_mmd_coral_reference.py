@@ -54,8 +54,10 @@ def case(tag, loss_fn, source_shape, target_shape):
     emit(f"{tag}.grad_target", t.grad)
 
 
-case("mmd_default", lambda s, t: mmd(s, t, [0.5, 1.0, 2.0]), (3, 4, 3, 3), (3, 4, 3, 3))
+# The default: the Transfer-Learning-Library's DAN kernels, alpha = 2^k, k = -3..1.
+DAN_ALPHAS = [2.0 ** k for k in range(-3, 2)]
+case("mmd_default", lambda s, t: mmd(s, t, DAN_ALPHAS), (3, 4, 3, 3), (3, 4, 3, 3))
 case("mmd_alpha1.5", lambda s, t: mmd(s, t, [1.5]), (3, 4, 3, 3), (3, 4, 3, 3))
-case("mmd_unequal", lambda s, t: mmd(s, t, [0.5, 1.0, 2.0]), (2, 4, 3, 3), (5, 4, 3, 3))
+case("mmd_unequal", lambda s, t: mmd(s, t, DAN_ALPHAS), (2, 4, 3, 3), (5, 4, 3, 3))
 case("coral_equal", coral, (3, 4, 3, 3), (3, 4, 3, 3))
 case("coral_unequal", coral, (2, 4, 3, 3), (5, 4, 3, 3))

@@ -67,7 +67,8 @@ void check_case(const std::string& tag, const std::string& method_name, std::map
 
 TEST(Mmd, DefaultAlphasMatchPyTorch) {
   check_case("mmd_default", "mmd", {}, {3, 4, 3, 3}, {3, 4, 3, 3}, "mmd_loss");
-  EXPECT_EQ(dynamic_cast<Mmd&>(*create("mmd", {})).kernel_alphas(), (std::vector<double>{0.5, 1.0, 2.0}));
+  EXPECT_EQ(dynamic_cast<Mmd&>(*create("mmd", {})).kernel_alphas(),
+            (std::vector<double>{0.125, 0.25, 0.5, 1.0, 2.0}));
 }
 
 TEST(Mmd, OneAlphaMatchesPyTorch) {
