@@ -213,11 +213,28 @@ TEST(LabelFreeSignals, SndIsTheLogOfTheNeighbourhoodSize) {
   EXPECT_NEAR(metrics::soft_neighborhood_density(at::cat({one_hot(5, 0), one_hot(5, 2)})), -std::log(1.0 / 4 + 1e-5), 1e-7);
 }
 
-TEST(LabelFreeSignals, RefusesLogitsOfAnotherShapeAndTilesOutOfRange) {
+// The message of what `call` throws as E ("" when it throws nothing).
+template <class E, class F>
+std::string thrown_message(F call) {
+  try {
+    call();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(LabelFreeSignals, RefusesBadSizesLogitsOfAnotherShapeAndTilesOutOfRange) {
+  const std::string bad_size = "LabelFreeSignals: needs 2+ classes, 1+ tiles and 1+ pixels a tile";
+  EXPECT_EQ(thrown_message<std::invalid_argument>([] { metrics::LabelFreeSignals(1, 4, 16); }), bad_size);
+  EXPECT_EQ(thrown_message<std::invalid_argument>([] { metrics::LabelFreeSignals(3, 0, 16); }), bad_size);
   metrics::LabelFreeSignals signals(3, 4, 16);
-  EXPECT_THROW(signals.add(at::zeros({1, 2, 4, 4}), {0}), std::invalid_argument);
-  EXPECT_THROW(signals.add(at::zeros({1, 3, 4, 4}), {0, 1}), std::invalid_argument);
-  EXPECT_THROW(signals.add(at::zeros({1, 3, 4, 4}), {4}), std::out_of_range);
+  const std::string bad_shape = "LabelFreeSignals::add: logits must be [tiles, classes, H, W] of the declared size";
+  EXPECT_EQ(thrown_message<std::invalid_argument>([&] { signals.add(at::zeros({1, 2, 4, 4}), {0}); }), bad_shape);
+  EXPECT_EQ(thrown_message<std::invalid_argument>([&] { signals.add(at::zeros({1, 3, 4, 4}), {0, 1}); }), bad_shape);
+  EXPECT_EQ(thrown_message<std::invalid_argument>([&] { signals.add(at::zeros({1, 3, 2, 2}), {0}); }), bad_shape);
+  EXPECT_EQ(thrown_message<std::out_of_range>([&] { signals.add(at::zeros({1, 3, 4, 4}), {4}); }),
+            "LabelFreeSignals::add: tile index out of range");
   EXPECT_TRUE(signals.scores(at::Tensor()).empty());  // nothing added
 }
 
