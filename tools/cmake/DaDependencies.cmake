@@ -31,6 +31,10 @@ file(MAKE_DIRECTORY "${_da_fmt_first}")
 file(CREATE_LINK "${DA_FMT_INCLUDE_DIR}/fmt" "${_da_fmt_first}/fmt" SYMBOLIC)
 include_directories(SYSTEM BEFORE "${_da_fmt_first}")
 find_package(Threads REQUIRED)
+# Header-only, used privately: the command lines (CLI11) and JSON written
+# by the CLI, the logs and the exports (nlohmann-json).
+find_package(CLI11 CONFIG REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
 if(DA_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
