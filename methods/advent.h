@@ -50,6 +50,7 @@ class AdventAdversarial : public Method {
   AdventAdversarial(Params& params, const ModelInfo& model);
 
   std::string name() const override { return "advent_adversarial"; }
+  std::vector<std::string> summary_logs() const override { return {"domain_acc"}; }
   DaLossOutput compute_da_loss(const StepInputs& step) override;
   std::shared_ptr<torch::nn::Module> module() override { return discriminator_.ptr(); }
   std::vector<ParamGroup> extra_parameter_groups() override;

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "methods/collectives.h"
 #include "methods/feature_access.h"
 #include "methods/registry.h"
+#include "ranks/rank_sum.h"
 
 namespace da::methods {
 
@@ -35,8 +35,8 @@ BatchSpectralPenalization::BatchSpectralPenalization(Params& params, const Model
 
 DaLossOutput BatchSpectralPenalization::compute_da_loss(const StepInputs& step) {
   // The global batch's features (see the header).
-  const auto source = all_gather_rows(bsp_pool(step.source_features.at(layer_)), collectives(), "bsp");
-  const auto target = all_gather_rows(bsp_pool(step.target_features.at(layer_)), collectives(), "bsp");
+  const auto source = ranks::all_gather_rows(bsp_pool(step.source_features.at(layer_)), collectives(), "bsp");
+  const auto target = ranks::all_gather_rows(bsp_pool(step.target_features.at(layer_)), collectives(), "bsp");
   DaLossOutput out;
   out.loss = bsp_loss(source, target, k_);
   out.logs = {{"bsp_loss", out.loss}};

@@ -67,6 +67,7 @@ class Cdan : public Method {
   Cdan(Params& params, const ModelInfo& model);
 
   std::string name() const override { return "cdan"; }
+  std::vector<std::string> summary_logs() const override { return {"domain_acc"}; }
   std::vector<std::string> feature_layers() const override;
   DaLossOutput compute_da_loss(const StepInputs& step) override;
   std::shared_ptr<torch::nn::Module> module() override { return module_; }

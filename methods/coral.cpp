@@ -2,9 +2,9 @@
 
 #include <stdexcept>
 
-#include "methods/collectives.h"
 #include "methods/feature_access.h"
 #include "methods/registry.h"
+#include "ranks/rank_sum.h"
 
 namespace da::methods {
 namespace {
@@ -38,9 +38,9 @@ Coral::Coral(Params& params, const ModelInfo& model) { layer_ = params.text("lay
 DaLossOutput Coral::compute_da_loss(const StepInputs& step) {
   // The global batch's features (see the header).
   const auto source =
-      all_gather_rows(pooled_features(step.source_features, layer_, "source", "coral"), collectives(), "coral");
+      ranks::all_gather_rows(pooled_features(step.source_features, layer_, "source", "coral"), collectives(), "coral");
   const auto target =
-      all_gather_rows(pooled_features(step.target_features, layer_, "target", "coral"), collectives(), "coral");
+      ranks::all_gather_rows(pooled_features(step.target_features, layer_, "target", "coral"), collectives(), "coral");
   DaLossOutput out;
   out.loss = coral_loss(source, target);
   out.logs = {{"coral_loss", out.loss}};

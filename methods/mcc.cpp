@@ -5,8 +5,8 @@
 #include <sstream>
 #include <vector>
 
-#include "methods/collectives.h"
 #include "methods/registry.h"
+#include "ranks/rank_sum.h"
 
 namespace da::methods {
 
@@ -92,11 +92,11 @@ MinimumClassConfusion::MinimumClassConfusion(Params& params, const ModelInfo&) {
 }
 
 DaLossOutput MinimumClassConfusion::compute_da_loss(const StepInputs& step) {
-  Collectives& ranks = collectives();
-  const auto local = mcc_pixel_samples(step.target_logits, pixels_per_image_, seed_, step.global_step, ranks.rank(),
-                                       ranks.world_size());
+  ranks::RankSum& world = collectives();
+  const auto local = mcc_pixel_samples(step.target_logits, pixels_per_image_, seed_, step.global_step, world.rank(),
+                                       world.world_size());
   // The loss of the global batch's samples (see the header).
-  const auto samples = all_gather_rows(local, ranks, "mcc");
+  const auto samples = ranks::all_gather_rows(local, world, "mcc");
   DaLossOutput out;
   out.loss = mcc_loss(samples, temperature_);
   out.logs = {{"mcc_loss", out.loss}};

@@ -5,7 +5,7 @@
 // A method sees tensors only: batches, logits and named feature maps. It
 // never sees the trainer, the loader or the communicator; batch-wide
 // statistics that must not depend on the number of ranks are summed over the
-// ranks through the small Collectives interface (methods/collectives.h).
+// ranks through the RankSum interface (ranks/rank_sum.h).
 #pragma once
 
 #include <torch/nn/module.h>
@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "methods/collectives.h"
 #include "methods/log_value.h"
+#include "ranks/rank_sum.h"
 
 namespace da::methods {
 
@@ -103,6 +103,10 @@ class Method {
   virtual std::optional<std::int64_t> target_batch_norm_batches() const { return std::nullopt; }
 
   virtual DaLossOutput compute_da_loss(const StepInputs& step) = 0;
+  // Names among compute_da_loss's logs worth a place in the one-line summary
+  // the trainer prints after each epoch (e.g. a discriminator's accuracy,
+  // which shows whether the adversarial game is balanced).
+  virtual std::vector<std::string> summary_logs() const { return {}; }
 
   // Lifecycle hooks (default: nothing).
   virtual void on_fit_start() {}
@@ -119,17 +123,17 @@ class Method {
   virtual void save_state(torch::serialize::OutputArchive& archive) const;
   virtual void load_state(torch::serialize::InputArchive& archive);
 
-  // Cross-rank collectives (methods/collectives.h). The trainer attaches one
+  // Sums over the ranks (ranks/rank_sum.h). The trainer attaches one
   // over its communicator right after creating the methods; a method that
   // sums batch-wide statistics over the ranks reaches it with collectives().
   // Never attached (unit tests, tools): a world of one rank.
-  void attach_collectives(std::shared_ptr<Collectives> collectives) { collectives_ = std::move(collectives); }
+  void attach_collectives(std::shared_ptr<ranks::RankSum> collectives) { collectives_ = std::move(collectives); }
 
  protected:
-  Collectives& collectives() const { return collectives_ ? *collectives_ : *single_rank_collectives(); }
+  ranks::RankSum& collectives() const { return collectives_ ? *collectives_ : *ranks::single_rank(); }
 
  private:
-  std::shared_ptr<Collectives> collectives_;
+  std::shared_ptr<ranks::RankSum> collectives_;
 };
 
 }  // namespace da::methods

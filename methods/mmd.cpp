@@ -6,9 +6,9 @@
 #include <limits>
 #include <stdexcept>
 
-#include "methods/collectives.h"
 #include "methods/feature_access.h"
 #include "methods/registry.h"
+#include "ranks/rank_sum.h"
 
 namespace da::methods {
 namespace {
@@ -86,9 +86,9 @@ Mmd::Mmd(Params& params, const ModelInfo& model) {
 DaLossOutput Mmd::compute_da_loss(const StepInputs& step) {
   // The global batch's features (see the header).
   const auto source =
-      all_gather_rows(pooled_features(step.source_features, layer_, "source", "mmd"), collectives(), "mmd");
+      ranks::all_gather_rows(pooled_features(step.source_features, layer_, "source", "mmd"), collectives(), "mmd");
   const auto target =
-      all_gather_rows(pooled_features(step.target_features, layer_, "target", "mmd"), collectives(), "mmd");
+      ranks::all_gather_rows(pooled_features(step.target_features, layer_, "target", "mmd"), collectives(), "mmd");
   DaLossOutput out;
   out.loss = mmd_loss(source, target, alphas_);
   out.logs = {{"mmd_loss", out.loss}};

@@ -93,7 +93,7 @@ DaLossOutput Mstn::compute_da_loss(const StepInputs& step) {
   // One all-reduce (and one in the backward) for both domains' sums and counts.
   const auto local = torch::stack({class_feature_sums(s, step.source.mask, classes_),
                                    class_feature_sums(t, pseudo, classes_)});
-  const auto total = all_reduce_sum(local, collectives());
+  const auto total = ranks::all_reduce_sum(local, collectives());
   const auto sums = total.narrow(2, 0, channels);
   const auto counts = total.select(2, channels).detach();  // [2,K]
 

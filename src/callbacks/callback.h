@@ -27,6 +27,11 @@ class Callback {
   virtual ~Callback() = default;
   virtual std::string name() const = 0;
 
+  // Before the first epoch, with the validation scores of the model training
+  // starts from when it is a warm start (domain_adaptation.
+  // pretrained_checkpoint); not called when training starts from scratch or
+  // resumes (the state comes from the checkpoint then).
+  virtual void on_warm_start_validated(const Metrics& /*metrics*/) {}
   // After validation: may add metrics of its own (e.g. the DA monitor's).
   virtual void on_validation_end(const EpochContext& /*context*/, Metrics& /*metrics*/) {}
   // After validation and logging.

@@ -10,6 +10,10 @@ namespace da::callbacks {
 DaMonitor::DaMonitor(const config::DaMonitorOptions& options)
     : options_(options), baseline_(std::numeric_limits<double>::quiet_NaN()) {}
 
+void DaMonitor::on_warm_start_validated(const Metrics& metrics) {
+  if (const auto source = metrics.find("iou/source_val"); source != metrics.end()) set_baseline(source->second);
+}
+
 void DaMonitor::on_validation_end(const EpochContext& context, Metrics& metrics) {
   const auto source = metrics.find("iou/source_val");
   const auto target = metrics.find("iou/target_val");

@@ -17,6 +17,8 @@ class DaMonitor : public Callback {
   std::string name() const override { return "da_monitor"; }
   // The source mIoU before adaptation (e.g. of the warm-start checkpoint).
   void set_baseline(double source_iou) { baseline_ = source_iou; }
+  // The warm-start model's iou/source_val becomes the baseline.
+  void on_warm_start_validated(const Metrics& metrics) override;
   void on_validation_end(const EpochContext& context, Metrics& metrics) override;
   void save_state(Metrics& scalars) const override;
   void load_state(const Metrics& scalars) override;

@@ -20,8 +20,8 @@
 #include "io/atomic_file.h"
 #include "log/logging.h"
 #include "run/run_directory.h"
-#include "trainer/device_setup.h"
-#include "trainer/host_allocator.h"
+#include "setup/device_setup.h"
+#include "setup/host_allocator.h"
 #include "trainer/trainer.h"
 
 namespace da::cli {
@@ -39,7 +39,7 @@ int train(const Arguments& args, config::Config& config, const dist::WorldInfo& 
   dist::barrier();  // the directory exists before any rank opens its log file
   log::add_run_file(run::run_directory(config), world.rank);
   spdlog::info("da_dist {} ranks, run directory {}", world.size, run::run_directory(config));
-  const bool cuda = trainer::uses_cuda(config.run);
+  const bool cuda = setup::uses_cuda(config.run);
   const auto comm = dist::make_communicator({config.dist.backend, config.dist.timeout_s, cuda});
   // With the model on a GPU, the per-step host values (stop flag, logged
   // means) go over MPI, so they never wait for the GPU's stream.
@@ -53,7 +53,7 @@ int train(const Arguments& args, config::Config& config, const dist::WorldInfo& 
 // predict / evaluate: rank 0 does the whole job; other ranks of an mpirun
 // have nothing to do and exit 0.
 int run_inference(const Arguments& args, const dist::WorldInfo& world) {
-  trainer::configure_host_allocator(args.host_allocator);
+  setup::configure_host_allocator(args.host_allocator);
   if (!args.scenes.empty()) {  // every rank maps its share of the scenes
 #ifndef DA_WITH_GDAL
     throw std::runtime_error("--scene reads and writes GeoTIFFs with GDAL: this da_dist was built without it "

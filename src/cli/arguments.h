@@ -27,7 +27,7 @@ struct Arguments {
   std::string domain = "target";    // --domain source|target: the DSBN branch
   std::int64_t batch_size = 0;      // --batch-size (0: the checkpoint's validation batch size)
   std::string json_path;            // --json FILE (evaluate)
-  std::string host_allocator = "retain";  // --host-allocator retain|system (trainer/host_allocator.h)
+  std::string host_allocator = "retain";  // --host-allocator retain|system (setup/host_allocator.h)
   // predict on whole rasters
   std::vector<std::string> scenes;  // --scene RASTER...
   std::string output_dir;           // --output-dir DIR

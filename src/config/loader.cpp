@@ -170,6 +170,10 @@ std::vector<KeyLister::Entry> describe_keys() {
 }
 
 void validate(const Config& c) {
+  if (c.run.max_steps == 0) {
+    throw ConfigError("run.max_steps: 0 would train nothing; -1 means no limit, a positive value a number of "
+                      "optimizer steps");
+  }
   const auto& norm = c.data.normalize;
   if (norm.mode == "config") {
     if (norm.mean.empty() || norm.std.empty()) {

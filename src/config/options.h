@@ -18,6 +18,8 @@ struct RunOptions {
   std::string name;  // empty: the config file's stem
   std::int64_t seed = 42;
   std::int64_t max_epochs = 10;
+  std::int64_t max_steps = -1;
+  std::int64_t limit_train_batches = 0;
   std::int64_t log_every_n_steps = 10;
   std::int64_t val_every_n_epochs = 1;
   std::int64_t accumulate_grad_batches = 1;
@@ -33,6 +35,12 @@ struct RunOptions {
     v.text("name", name, "run folder name (default: the config file's name without extension)");
     v.integer("seed", seed, "seed of every random choice (shuffling, augmentation, init)", at_least(0));
     v.integer("max_epochs", max_epochs, "number of training epochs", at_least(1));
+    v.integer("max_steps", max_steps,
+              "stop after this many optimizer steps, mid-epoch if need be; that epoch validates and checkpoints "
+              "as the last one (-1: no limit, max_epochs decides)",
+              at_least(-1));
+    v.integer("limit_train_batches", limit_train_batches, "training batches per epoch at most (0: the whole epoch)",
+              at_least(0));
     v.integer("log_every_n_steps", log_every_n_steps, "steps between logged training metrics", at_least(1));
     v.integer("val_every_n_epochs", val_every_n_epochs, "epochs between validations (0: never)", at_least(0));
     v.integer("accumulate_grad_batches", accumulate_grad_batches,

@@ -12,8 +12,8 @@
 #include "dist/bootstrap.h"
 #include "dist/local_device.h"
 #include "models/weights.h"
-#include "trainer/checkpoint.h"
-#include "trainer/loader_setup.h"
+#include "setup/checkpoint.h"
+#include "setup/loader_setup.h"
 
 namespace da::inference {
 namespace {
@@ -35,8 +35,8 @@ std::string plural(std::int64_t n, const char* word) { return std::to_string(n) 
 CheckpointModel load(const std::string& path, c10::Device* forced_device) {
   CheckpointModel m;
   m.path = path;
-  const models::StateDict state = trainer::read_checkpoint_model(path);
-  const std::string yaml = trainer::read_checkpoint_config(path);
+  const models::StateDict state = setup::read_checkpoint_model(path);
+  const std::string yaml = setup::read_checkpoint_config(path);
   try {
     m.config = config::parse_config(yaml, "checkpoint " + path + " config");
   } catch (const config::ConfigError& e) {
@@ -117,7 +117,7 @@ std::vector<std::string> class_names(const CheckpointModel& model, const io::Arc
 
 io::LoaderOptions inference_loader_options(const config::Config& config, std::int64_t batch_size, bool load_masks) {
   io::LoaderOptions o =
-      trainer::loader_options(config.data, config.run.seed, trainer::LoaderRole::kValidation, load_masks, 0, 1);
+      setup::loader_options(config.data, config.run.seed, setup::LoaderRole::kValidation, load_masks, 0, 1);
   if (batch_size > 0) o.batch_size = batch_size;
   o.skip_non_finite = false;
   return o;

@@ -26,7 +26,7 @@ struct CheckpointModel {
   c10::Device device = c10::Device(c10::kCPU);
 };
 
-// Reads the model and configuration of a training checkpoint (trainer/checkpoint.h)
+// Reads the model and configuration of a training checkpoint (setup/checkpoint.h)
 // and loads the weights strictly. in_channels and classes come from the weights
 // (encoder.conv1.weight, segmentation_head.0.weight) and must agree with
 // model.in_channels / model.classes where the configuration sets them;
@@ -49,7 +49,7 @@ void check_archive(const CheckpointModel& model, const io::ArchiveSet& archives,
 // archive's when it is labelled with the same count, else class_0..class_{K-1}.
 std::vector<std::string> class_names(const CheckpointModel& model, const io::ArchiveSet& input);
 
-// The loader options validation uses (trainer::loader_options, in order, no
+// The loader options validation uses (setup::loader_options, in order, no
 // augmentation, the configuration's normalisation), for one process, with
 // `batch_size` when > 0. NaN/Inf in float tiles is an error (every tile must
 // be predicted).

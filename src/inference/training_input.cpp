@@ -4,7 +4,7 @@
 #include <stdexcept>
 
 #include "io/archive_set.h"
-#include "trainer/loader_setup.h"
+#include "setup/loader_setup.h"
 
 namespace da::inference {
 
@@ -22,8 +22,8 @@ TrainingInput training_input(const CheckpointModel& model, models::Domain domain
         std::string(e.what()));
   }
   input.info = training->info();
-  const io::LoaderOptions loader = trainer::loader_options(model.config.data, model.config.run.seed,
-                                                           trainer::LoaderRole::kValidation, false, 0, 1);
+  const io::LoaderOptions loader = setup::loader_options(model.config.data, model.config.run.seed,
+                                                           setup::LoaderRole::kValidation, false, 0, 1);
   input.normalization = io::resolve_normalization(loader.normalization, *training);
   return input;
 }

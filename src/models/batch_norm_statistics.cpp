@@ -113,7 +113,7 @@ BatchNormInterceptScope::~BatchNormInterceptScope() { t_interceptor = previous_;
 BatchNormReestimate reestimate_batch_norm(
     SegmentationModelImpl& model, Domain domain,
     const std::function<void(const std::function<void(const at::Tensor&)>&)>& for_each_batch,
-    const at::Tensor& probe, BatchStatsSync* sync) {
+    const at::Tensor& probe, ranks::RankSum* sync) {
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();

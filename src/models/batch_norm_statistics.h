@@ -17,7 +17,7 @@
 // re-estimated statistics (a per-tile operation, so the batching does not
 // matter), layer l accumulates sum(x), sum(x^2) (in double) and the pixel
 // count, and the forward stops there. The sums are then added over the ranks
-// through a BatchStatsSync, turned into mean / unbiased variance, and the next
+// through a ranks::RankSum, turned into mean / unbiased variance, and the next
 // pass starts. Cost: one partial forward per layer per batch (about half the
 // layer count in full forwards over the set), no backward, no gradients.
 // Only running_mean and running_var change; weights, biases,
@@ -97,6 +97,6 @@ struct BatchNormReestimate {
 BatchNormReestimate reestimate_batch_norm(
     SegmentationModelImpl& model, Domain domain,
     const std::function<void(const std::function<void(const at::Tensor&)>&)>& for_each_batch,
-    const at::Tensor& probe, BatchStatsSync* sync);
+    const at::Tensor& probe, ranks::RankSum* sync);
 
 }  // namespace da::models

@@ -28,11 +28,11 @@ size_t for_each_domain_bn(torch::nn::Module& module, Fn&& fn) {
   return n;
 }
 
-thread_local std::shared_ptr<BatchStatsSync> t_sync;  // the innermost BatchNormSyncScope's
+thread_local std::shared_ptr<ranks::RankSum> t_sync;  // the innermost BatchNormSyncScope's
 
 }  // namespace
 
-BatchNormSyncScope::BatchNormSyncScope(std::shared_ptr<BatchStatsSync> sync) : previous_(std::move(t_sync)) {
+BatchNormSyncScope::BatchNormSyncScope(std::shared_ptr<ranks::RankSum> sync) : previous_(std::move(t_sync)) {
   t_sync = std::move(sync);
 }
 

@@ -61,7 +61,7 @@ class DomainBatchNorm2dImpl : public torch::nn::Cloneable<DomainBatchNorm2dImpl>
   void copy_source_to_target();
 
   // Synchronise both branches' training statistics across ranks (nullptr: local).
-  void set_sync(std::shared_ptr<BatchStatsSync> sync) { sync_ = std::move(sync); }
+  void set_sync(std::shared_ptr<ranks::RankSum> sync) { sync_ = std::move(sync); }
 
   // Registers both branches afresh (Cloneable).
   void reset() override;
@@ -78,7 +78,7 @@ class DomainBatchNorm2dImpl : public torch::nn::Cloneable<DomainBatchNorm2dImpl>
  private:
   torch::nn::BatchNorm2d target_{nullptr};
   Domain domain_ = Domain::kSource;
-  std::shared_ptr<BatchStatsSync> sync_;
+  std::shared_ptr<ranks::RankSum> sync_;
 };
 TORCH_MODULE(DomainBatchNorm2d);
 
@@ -93,13 +93,13 @@ torch::nn::AnyModule make_batch_norm(int64_t num_features, bool domain_specific)
 // choice reaches every BatchNorm without threading it through each block's constructor.
 class BatchNormSyncScope {
  public:
-  explicit BatchNormSyncScope(std::shared_ptr<BatchStatsSync> sync);
+  explicit BatchNormSyncScope(std::shared_ptr<ranks::RankSum> sync);
   ~BatchNormSyncScope();
   BatchNormSyncScope(const BatchNormSyncScope&) = delete;
   BatchNormSyncScope& operator=(const BatchNormSyncScope&) = delete;
 
  private:
-  std::shared_ptr<BatchStatsSync> previous_;
+  std::shared_ptr<ranks::RankSum> previous_;
 };
 
 // Whether `module` is one of the batch norms above (for freezing or inspecting them).

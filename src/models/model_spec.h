@@ -19,7 +19,7 @@ struct ModelSpec {
   // Domain-specific BatchNorm: every BN layer has a source and a target branch (see segmentation_model.h).
   bool domain_specific_bn = false;
   // When set, BatchNorm training statistics are summed over the ranks through it (dist.sync_bn).
-  std::shared_ptr<BatchStatsSync> batch_stats_sync;
+  std::shared_ptr<ranks::RankSum> batch_stats_sync;
 };
 
 // Encoder options and decoder widths behind an encoder name.

@@ -1,7 +1,6 @@
 #include "models/sync_batch_norm.h"
 
 #include <ATen/ATen.h>
-#include <torch/csrc/autograd/custom_function.h>
 #include <torch/nn/functional/batchnorm.h>
 #include <torch/utils.h>
 
@@ -9,33 +8,10 @@
 #include <string>
 
 namespace da::models {
-namespace {
-
-// Sum over ranks as an autograd function: the gradient of a sum over ranks
-// with respect to each rank's input is the sum over ranks of the output
-// gradients (every rank's loss depends on every rank's statistics).
-class AllReduceSum : public torch::autograd::Function<AllReduceSum> {
- public:
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input, BatchStatsSync* sync) {
-    ctx->saved_data["sync"] = reinterpret_cast<std::int64_t>(sync);
-    at::Tensor out = input.clone();
-    sync->all_reduce_sum(out);
-    return out;
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
-    auto* sync = reinterpret_cast<BatchStatsSync*>(ctx->saved_data["sync"].toInt());
-    at::Tensor grad = grads[0].contiguous().clone();
-    sync->all_reduce_sum(grad);
-    return {grad, at::Tensor()};
-  }
-};
-
-}  // namespace
 
 at::Tensor sync_batch_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                            at::Tensor& running_mean, at::Tensor& running_var, at::Tensor& num_batches_tracked,
-                           bool training, double momentum, double eps, BatchStatsSync& sync) {
+                           bool training, double momentum, double eps, ranks::RankSum& sync) {
   if (x.dim() != 4) throw std::invalid_argument("SyncBatchNorm: expected 4D input, got " + std::to_string(x.dim()) + "D");
   if (!training) {
     return torch::nn::functional::detail::batch_norm(x, running_mean, running_var, weight, bias, false, momentum, eps);
@@ -53,9 +29,9 @@ at::Tensor sync_batch_norm(const at::Tensor& x, const at::Tensor& weight, const 
   // Two passes (mean, then squared deviations), each summed over the ranks
   // with gradient: E[x^2] - E[x]^2 in float32 loses the variance to
   // cancellation when a channel's mean is large against its spread.
-  const at::Tensor mean = AllReduceSum::apply(x.sum({0, 2, 3}, false, stats), &sync) / n;
+  const at::Tensor mean = ranks::all_reduce_sum(x.sum({0, 2, 3}, false, stats), sync) / n;
   const at::Tensor centred = x - mean.view({1, channels, 1, 1});
-  const at::Tensor var = AllReduceSum::apply((centred * centred).sum({0, 2, 3}), &sync) / n;
+  const at::Tensor var = ranks::all_reduce_sum((centred * centred).sum({0, 2, 3}), sync) / n;
   {
     torch::NoGradGuard no_grad;
     running_mean.mul_(1 - momentum).add_(mean.detach(), momentum);
@@ -67,7 +43,7 @@ at::Tensor sync_batch_norm(const at::Tensor& x, const at::Tensor& weight, const 
   return centred * scale.view({1, channels, 1, 1}) + bias.view({1, channels, 1, 1});
 }
 
-SyncBatchNorm2dImpl::SyncBatchNorm2dImpl(int64_t num_features, std::shared_ptr<BatchStatsSync> sync)
+SyncBatchNorm2dImpl::SyncBatchNorm2dImpl(int64_t num_features, std::shared_ptr<ranks::RankSum> sync)
     : options(num_features), sync_(std::move(sync)) {
   reset();
 }

@@ -2,7 +2,7 @@
 // BatchNorm layer are the mean and variance over the batches of all ranks
 // (like torch.nn.SyncBatchNorm), so N ranks with batch b normalise exactly as
 // one process with batch N*b. The models know nothing of communicators: the
-// trainer passes a BatchStatsSync that sums tensors over the ranks.
+// set-up passes a ranks::RankSum that sums tensors over the ranks.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -13,14 +13,9 @@
 #include <memory>
 #include <ostream>
 
-namespace da::models {
+#include "ranks/rank_sum.h"
 
-class BatchStatsSync {
- public:
-  virtual ~BatchStatsSync() = default;
-  // In place: every rank ends with the element-wise sum over all ranks.
-  virtual void all_reduce_sum(at::Tensor& tensor) = 0;
-};
+namespace da::models {
 
 // Batch norm of x [N,C,H,W]. Training: per-channel mean and (biased)
 // variance over all ranks' pixels, differentiable (the backward sums the
@@ -28,13 +23,13 @@ class BatchStatsSync {
 // the unbiased variance and `momentum`. Eval: the running statistics.
 at::Tensor sync_batch_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                            at::Tensor& running_mean, at::Tensor& running_var, at::Tensor& num_batches_tracked,
-                           bool training, double momentum, double eps, BatchStatsSync& sync);
+                           bool training, double momentum, double eps, ranks::RankSum& sync);
 
 // A BatchNorm2d (same parameter and buffer names) whose training statistics
 // are synchronised through `sync`.
 class SyncBatchNorm2dImpl : public torch::nn::Cloneable<SyncBatchNorm2dImpl> {
  public:
-  SyncBatchNorm2dImpl(int64_t num_features, std::shared_ptr<BatchStatsSync> sync);
+  SyncBatchNorm2dImpl(int64_t num_features, std::shared_ptr<ranks::RankSum> sync);
   at::Tensor forward(const at::Tensor& x);
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
@@ -43,7 +38,7 @@ class SyncBatchNorm2dImpl : public torch::nn::Cloneable<SyncBatchNorm2dImpl> {
   at::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 
  private:
-  std::shared_ptr<BatchStatsSync> sync_;
+  std::shared_ptr<ranks::RankSum> sync_;
 };
 TORCH_MODULE(SyncBatchNorm2d);
 

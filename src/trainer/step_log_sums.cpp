@@ -55,4 +55,16 @@ std::map<std::string, double> StepLogSums::read() const {
   return out;
 }
 
+std::map<std::string, double> mean_over_ranks(dist::Communicator& comm, const std::map<std::string, double>& values) {
+  if (comm.size() == 1) return values;
+  at::Tensor packed = at::empty({static_cast<std::int64_t>(values.size())}, at::kDouble);
+  std::int64_t i = 0;
+  for (const auto& entry : values) packed[i++] = entry.second;
+  comm.all_reduce(packed, dist::ReduceOp::kSum);
+  std::map<std::string, double> means;
+  i = 0;
+  for (const auto& entry : values) means[entry.first] = packed[i++].item<double>() / comm.size();
+  return means;
+}
+
 }  // namespace da::trainer

@@ -14,6 +14,7 @@
 #include <map>
 #include <string>
 
+#include "dist/communicator.h"
 #include "methods/log_value.h"
 
 namespace da::trainer {
@@ -22,6 +23,11 @@ using StepLogs = std::map<std::string, methods::LogValue>;
 
 // `logs` as doubles: every tensor value copied to the host at once.
 std::map<std::string, double> read_logs(const StepLogs& logs);
+
+// The mean of each value over the ranks (every rank holds the same keys: the
+// same methods and config), so logged training metrics describe the global
+// batch as in a one-process run, not rank 0's share of it.
+std::map<std::string, double> mean_over_ranks(dist::Communicator& comm, const std::map<std::string, double>& values);
 
 class StepLogSums {
  public:

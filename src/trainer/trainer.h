@@ -21,20 +21,21 @@
 #include "dist/bootstrap.h"
 #include "dist/communicator.h"
 #include "dist/grad_reducer.h"
-#include "io/batch_normalize.h"
 #include "io/paired_loader.h"
-#include "io/tile_loader.h"
 #include "log/metrics_log.h"
 #include "log/progress.h"
 #include "methods/lambda_schedule.h"
 #include "models/segmentation_model.h"
-#include "trainer/checkpoint.h"
+#include "ranks/rank_sum.h"
+#include "setup/checkpoint.h"
+#include "setup/device_setup.h"
+#include "setup/method_setup.h"
 #include "trainer/device_feed.h"
-#include "trainer/device_setup.h"
 #include "trainer/loss_scaler.h"
 #include "trainer/lr_schedule.h"
-#include "trainer/method_setup.h"
 #include "trainer/optimizer_setup.h"
+#include "trainer/training_data.h"
+#include "trainer/training_length.h"
 #include "trainer/training_step.h"
 
 namespace da::trainer {
@@ -61,13 +62,14 @@ class Trainer {
           const dist::WorldInfo& world, std::string run_dir, dist::Communicator* control = nullptr);
   ~Trainer();
 
-  // Trains to run.max_epochs (or an early stop). `resume`: a checkpoint
+  // Trains for run.max_epochs, run.max_steps and run.limit_train_batches
+  // (training_length.h), or to an early stop. `resume`: a checkpoint
   // path, "auto" (<run_dir>/checkpoints/last.pt when it exists) or empty.
   // Returns 0, or kExitResumable after a preemption request (last.pt written).
   int fit(const std::string& resume = "");
 
   models::SegmentationModel& model() { return model_; }
-  std::vector<WeightedMethod>& methods() { return methods_; }
+  std::vector<setup::WeightedMethod>& methods() { return methods_; }
   // Metrics of the last finished epoch (train means and validation scores).
   const callbacks::Metrics& last_epoch_metrics() const { return last_metrics_; }
   std::int64_t global_step() const { return progress_.global_step; }
@@ -76,7 +78,7 @@ class Trainer {
 
   // The compute-only limit (tools/bench_train/step_bench.cpp): `steps`
   // training steps of one fixed pair as the training loader delivers it
-  // (normalised, or stored pixels: training_loader_normalizes; moved to the
+  // (normalised, or stored pixels: setup::training_loader_normalizes; moved to the
   // model's device and normalised there once) through the same step as fit(), with
   // no loader; one process only, so no communication. Trains the model;
   // returns the time split (data_wait and comm_wait stay 0). On CUDA the
@@ -89,9 +91,6 @@ class Trainer {
  private:
   // Trains until the epoch ends (true) or a preemption request (false).
   bool train_epoch(std::int64_t epoch, callbacks::Metrics& epoch_means);
-  // Stored pixels (training_loader_normalizes false) normalised where the
-  // pair is, after the feed moved it to the device.
-  void normalize_on_device(io::PairedBatch& pair);
   // One step of `batch`: zero the gradients (first micro-batch), forward,
   // backward and, with the last micro-batch, the optimizer step; adds its
   // time to `split`.
@@ -100,6 +99,13 @@ class Trainer {
   // Finalises the gradients and steps; returns the seconds spent waiting for
   // the all-reduces.
   double optimizer_step(std::int64_t epoch, std::int64_t step_in_epoch);
+  // Whether the batch `step_in_epoch` of `epoch` ends an accumulation window.
+  bool ends_window(std::int64_t epoch, std::int64_t step_in_epoch) const;
+  // The lambda schedule's progress (0..1) at this step.
+  double schedule_progress(std::int64_t epoch) const;
+  // time/* metrics of an epoch of `steps` steps that took `seconds`.
+  void add_epoch_times(callbacks::Metrics& metrics, std::int64_t steps, double seconds, const StepTimeSplit& split,
+                       double control_wait);
   // The device's queued work finished, where train_on_fixed_pair was asked
   // to time phases on the device.
   void end_phase();
@@ -113,7 +119,7 @@ class Trainer {
   void start_replicas();
   void save(const std::string& path);
   void set_train_mode(bool train);
-  CheckpointParts checkpoint_parts();
+  setup::CheckpointParts checkpoint_parts();
   std::vector<std::pair<std::string, at::Tensor>> named_parameters() const;
 
   config::Config config_;
@@ -122,23 +128,18 @@ class Trainer {
   dist::Communicator& control_;
   dist::WorldInfo world_;
   std::string run_dir_;
-  ComputeSetup compute_;
+  setup::ComputeSetup compute_;
   bool wait_at_phases_ = false;  // train_on_fixed_pair's timing mode, while it runs
 
-  std::unique_ptr<io::PairedLoader> train_loader_;
-  std::unique_ptr<DeviceFeed> feed_;  // training pairs to the device, one step ahead
-  // Set when the training loader delivers stored pixels (normalised on the device).
-  std::optional<io::BatchNormalizer> normalize_source_;
-  std::optional<io::BatchNormalizer> normalize_target_;
-  std::unique_ptr<io::TileLoader> source_val_;
-  std::unique_ptr<io::TileLoader> target_val_;
-  std::unique_ptr<io::TileLoader> target_bn_loader_;  // AdaBN: target training tiles, in order, unaugmented
-  std::int64_t target_bn_batches_ = 0;                 // per rank, 0 = all
+  std::shared_ptr<ranks::RankSum> rank_sum_;  // over comm_: SyncBN and the methods' statistics
+  TrainingData data_;
+  std::optional<TrainingLength> length_;  // set once the training loader exists
+  std::unique_ptr<DeviceFeed> feed_;      // training pairs to the device, one step ahead
   std::vector<std::string> class_names_;
   std::int64_t classes_ = 0;
 
   models::SegmentationModel model_{nullptr};
-  std::vector<WeightedMethod> methods_;
+  std::vector<setup::WeightedMethod> methods_;
   std::unique_ptr<TrainingStep> step_;
   std::unique_ptr<OptimizerSetup> optimizer_;
   LrSchedule lr_schedule_;
@@ -150,7 +151,7 @@ class Trainer {
   std::unique_ptr<log::MetricsLog> metrics_log_;
   std::unique_ptr<log::ProgressLine> progress_line_;  // rank 0 only
 
-  TrainingProgress progress_;
+  setup::TrainingProgress progress_;
   callbacks::Metrics last_metrics_;
   std::vector<std::string> reported_unused_;
 };

@@ -7,7 +7,7 @@
 
 namespace da::trainer {
 
-TrainingStep::TrainingStep(models::SegmentationModel model, std::vector<WeightedMethod>& methods,
+TrainingStep::TrainingStep(models::SegmentationModel model, std::vector<setup::WeightedMethod>& methods,
                            SegmentationLoss loss, std::string bn_mode)
     : model_(std::move(model)), methods_(methods), loss_(loss), bn_mode_(std::move(bn_mode)) {
   for (const auto& wm : methods_) {

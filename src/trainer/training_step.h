@@ -20,7 +20,7 @@
 
 #include "io/paired_loader.h"
 #include "models/segmentation_model.h"
-#include "trainer/method_setup.h"
+#include "setup/method_setup.h"
 #include "trainer/segmentation_loss.h"
 #include "trainer/step_log_sums.h"
 
@@ -35,7 +35,7 @@ struct StepLosses {
 
 class TrainingStep {
  public:
-  TrainingStep(models::SegmentationModel model, std::vector<WeightedMethod>& methods, SegmentationLoss loss,
+  TrainingStep(models::SegmentationModel model, std::vector<setup::WeightedMethod>& methods, SegmentationLoss loss,
                std::string bn_mode);
 
   // `da_active` false (warm-up): lambda is 0 and no method runs, so the DA
@@ -54,7 +54,7 @@ class TrainingStep {
   DomainOutputs run_model(const io::PairedBatch& batch, bool with_target);
 
   models::SegmentationModel model_;
-  std::vector<WeightedMethod>& methods_;
+  std::vector<setup::WeightedMethod>& methods_;
   SegmentationLoss loss_;
   std::string bn_mode_;
   std::vector<std::string> feature_layers_;

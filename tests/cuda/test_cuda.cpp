@@ -20,8 +20,9 @@
 #include "dist/grad_reducer.h"
 #include "models/segmentation_model.h"
 #include "models/sync_batch_norm.h"
+#include "setup/checkpoint.h"
+#include "setup/communicator_rank_sum.h"
 #include "support/process.h"
-#include "trainer/checkpoint.h"
 #include "trainer/device_feed.h"
 #include "trainer/loss_scaler.h"
 
@@ -37,15 +38,6 @@ std::unique_ptr<dist::Communicator> nccl_world_of_one() {
   options.cuda_tensors = true;
   return dist::make_communicator(options);
 }
-
-class RankSum : public models::BatchStatsSync {
- public:
-  explicit RankSum(dist::Communicator& comm) : comm_(comm) {}
-  void all_reduce_sum(at::Tensor& t) override { comm_.all_reduce(t, dist::ReduceOp::kSum); }
-
- private:
-  dist::Communicator& comm_;
-};
 
 // NCCL at world size 1: a sum, min and max of one rank is the rank's tensor,
 // in every dtype training uses and in channels-last layout; a non-dense
@@ -77,10 +69,10 @@ TEST_F(Cuda, GpuSavedCheckpointLoadsOnTheCpu) {
   const std::string dir = test::make_temp_dir("da_cuda_ckpt");
   torch::nn::Linear model(3, 2);
   model->to(at::Device(at::kCUDA, 0));
-  std::vector<trainer::WeightedMethod> methods;
-  trainer::save_checkpoint(dir + "/gpu.pt", trainer::CheckpointParts{*model, methods, nullptr},
-                           trainer::TrainingProgress{}, "run: {}\n");
-  const models::StateDict state = trainer::read_checkpoint_model(dir + "/gpu.pt");
+  std::vector<setup::WeightedMethod> methods;
+  setup::save_checkpoint(dir + "/gpu.pt", setup::CheckpointParts{*model, methods, nullptr},
+                           setup::TrainingProgress{}, "run: {}\n");
+  const models::StateDict state = setup::read_checkpoint_model(dir + "/gpu.pt");
   EXPECT_TRUE(state.at("weight").device().is_cpu());
   EXPECT_TRUE(at::equal(state.at("weight"), model->weight.detach().cpu()));
   fs::remove_all(dir);
@@ -220,7 +212,7 @@ TEST_F(Cuda, SyncBatchNormOverNcclEqualsBatchNorm) {
       (at::randn({4, 5, 6, 7}, on_gpu(at::kFloat)) * 3 + 1).contiguous(at::MemoryFormat::ChannelsLast);
   const at::Tensor upstream = at::randn({4, 5, 6, 7}, on_gpu(at::kFloat));
   torch::nn::BatchNorm2d plain(5);
-  models::SyncBatchNorm2d synced(5, std::make_shared<RankSum>(*comm));
+  models::SyncBatchNorm2d synced(5, std::make_shared<setup::CommunicatorRankSum>(*comm));
   plain->to(at::Device(at::kCUDA, 0));
   synced->to(at::Device(at::kCUDA, 0));
   const at::Tensor x1 = input.clone().requires_grad_();

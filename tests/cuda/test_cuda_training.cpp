@@ -15,9 +15,9 @@
 #include "cuda/cuda_fixture.h"
 #include "dist/local_communicator.h"
 #include "io/tile_loader.h"
+#include "setup/loader_setup.h"
 #include "support/process.h"
 #include "trainer/data_parallel_check.h"
-#include "trainer/loader_setup.h"
 #include "trainer/trainer.h"
 #include "trainer/training_fixture.h"
 
@@ -31,9 +31,9 @@ using test::Cuda;
 // on a GPU: stored pixels in page-locked memory (copied out of the loader's
 // reused buffers).
 io::Batch first_batch(const config::Config& config, bool source) {
-  io::LoaderOptions options = trainer::loader_options(config.data, config.run.seed + (source ? 0 : 1),
-                                                      trainer::LoaderRole::kTraining, source, 0, 1);
-  options.normalize = trainer::training_loader_normalizes(config.data, /*on_gpu=*/true);
+  io::LoaderOptions options = setup::loader_options(config.data, config.run.seed + (source ? 0 : 1),
+                                                      setup::LoaderRole::kTraining, source, 0, 1);
+  options.normalize = setup::training_loader_normalizes(config.data, /*on_gpu=*/true);
   io::TileLoader loader(options, source ? config.data.source.train : config.data.target.train);
   loader.start_epoch(0);
   std::optional<io::Batch> batch = loader.next();

@@ -21,21 +21,13 @@
 #include "dist/grad_reducer.h"
 #include "dist/mpi_communicator.h"
 #include "models/sync_batch_norm.h"
+#include "setup/communicator_rank_sum.h"
 
 namespace da::dist {
 namespace {
 
 constexpr std::int64_t kChannels = 4;
 constexpr double kEps = 1e-5;
-
-class WorldSum : public models::BatchStatsSync {
- public:
-  explicit WorldSum(Communicator& comm) : comm_(comm) {}
-  void all_reduce_sum(at::Tensor& tensor) override { comm_.all_reduce(tensor, ReduceOp::kSum); }
-
- private:
-  Communicator& comm_;
-};
 
 const at::TensorOptions kF64 = at::TensorOptions().dtype(at::kDouble);
 
@@ -64,7 +56,7 @@ TEST(CollectiveOrder, SyncBatchNormWithABranchOneRankSkips) {
 
   const at::Tensor conv = init.conv.clone().requires_grad_();
   const at::Tensor head = init.head.clone().requires_grad_();
-  models::SyncBatchNorm2d bn(kChannels, std::make_shared<WorldSum>(world));
+  models::SyncBatchNorm2d bn(kChannels, std::make_shared<setup::CommunicatorRankSum>(world));
   bn->to(at::kDouble);
   {
     at::NoGradGuard no_grad;

@@ -40,8 +40,8 @@
 #include "io/tile_archive_writer.h"
 #include "metrics/confusion_matrix.h"
 #include "models/segmentation_model.h"
+#include "setup/checkpoint.h"
 #include "support/process.h"
-#include "trainer/checkpoint.h"
 
 namespace da::test {
 namespace {
@@ -159,8 +159,8 @@ void save_checkpoint(const std::string& path, models::SegmentationModel& model, 
   cfg.data.workers = 1;
   cfg.data.normalize.mode = normalize;
   cfg.run.device = "cpu";
-  std::vector<trainer::WeightedMethod> methods;
-  trainer::save_checkpoint(path, trainer::CheckpointParts{*model, methods, nullptr}, trainer::TrainingProgress{},
+  std::vector<setup::WeightedMethod> methods;
+  setup::save_checkpoint(path, setup::CheckpointParts{*model, methods, nullptr}, setup::TrainingProgress{},
                            config::to_yaml(cfg));
 }
 

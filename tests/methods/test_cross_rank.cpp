@@ -19,22 +19,22 @@
 #include <thread>
 
 #include "method_test_support.h"
-#include "methods/collectives.h"
 #include "methods/mcc.h"
 #include "methods/pseudo_label.h"
+#include "ranks/rank_sum.h"
 #include "support/python_reference.h"
+#include "support/thread_rank.h"
 #include "support/two_thread_sum.h"
-#include "thread_rank.h"
 
 namespace da::methods {
 namespace {
 
 using test::det;
 using test::TwoThreadSum;
-using test_support::ThreadRank;
+using test::ThreadRank;
 
 // Runs body(rank, collectives) on two threads sharing one TwoThreadSum.
-void on_two_ranks(const std::function<void(int, const std::shared_ptr<Collectives>&)>& body) {
+void on_two_ranks(const std::function<void(int, const std::shared_ptr<ranks::RankSum>&)>& body) {
   TwoThreadSum sum;
   std::vector<std::thread> threads;
   for (int r = 0; r < 2; ++r) {
@@ -55,9 +55,9 @@ TEST(AllGatherRows, ConcatenatesInRankOrderWithTheSumOfGradients) {
   const auto rows = det({4, 2, 3}, 0.3);
   const auto weight = det({4, 2, 3}, 1.1);
   std::vector<torch::Tensor> gathered(2), inputs(2);
-  on_two_ranks([&](int r, const std::shared_ptr<Collectives>& ranks) {
+  on_two_ranks([&](int r, const std::shared_ptr<ranks::RankSum>& ranks) {
     inputs[r] = (r == 0 ? rows.slice(0, 0, 3) : rows.slice(0, 3)).clone().requires_grad_();
-    gathered[r] = all_gather_rows(inputs[r], *ranks, "test");
+    gathered[r] = ranks::all_gather_rows(inputs[r], *ranks, "test");
     (gathered[r] * weight).sum().backward();
   });
   for (int r = 0; r < 2; ++r) {
@@ -69,15 +69,15 @@ TEST(AllGatherRows, ConcatenatesInRankOrderWithTheSumOfGradients) {
 
 TEST(AllGatherRows, OneRankIsTheIdentity) {
   const auto rows = det({3, 2}, 0.3);
-  EXPECT_TRUE(all_gather_rows(rows, *single_rank_collectives(), "test").is_same(rows));
-  EXPECT_EQ(single_rank_collectives()->rank(), 0);
+  EXPECT_TRUE(ranks::all_gather_rows(rows, *ranks::single_rank(), "test").is_same(rows));
+  EXPECT_EQ(ranks::single_rank()->rank(), 0);
 }
 
 TEST(AllGatherRows, RowsOfDifferentSizesAreAnErrorOnEveryRank) {
   std::vector<std::string> errors(2);
-  on_two_ranks([&](int r, const std::shared_ptr<Collectives>& ranks) {
+  on_two_ranks([&](int r, const std::shared_ptr<ranks::RankSum>& ranks) {
     try {
-      all_gather_rows(torch::zeros({2, r == 0 ? 3 : 4}), *ranks, "coral");
+      ranks::all_gather_rows(torch::zeros({2, r == 0 ? 3 : 4}), *ranks, "coral");
     } catch (const std::invalid_argument& e) {
       errors[r] = e.what();
     }
@@ -130,7 +130,7 @@ void expect_two_ranks_equal_one(const std::string& name, const std::map<std::str
 
   std::vector<double> loss(2), logged(2);
   std::vector<torch::Tensor> rs(2), rt(2), rl(2);
-  on_two_ranks([&](int r, const std::shared_ptr<Collectives>& ranks) {
+  on_two_ranks([&](int r, const std::shared_ptr<ranks::RankSum>& ranks) {
     auto method = test_support::create(name, values, model);
     method->attach_collectives(ranks);
     const auto part = [&](const torch::Tensor& t) { return t.defined() ? leaf(share(t, r)) : t; };
@@ -191,7 +191,7 @@ TEST(CrossRank, CoralNeedsTwoSamplesInTheGlobalBatchOnly) {
   const double expected = run(*whole, step.source_features, step.target_features, {}, 0).loss.item<double>();
   EXPECT_GT(expected, 0.0);
   std::vector<double> loss(2);
-  on_two_ranks([&](int r, const std::shared_ptr<Collectives>& ranks) {
+  on_two_ranks([&](int r, const std::shared_ptr<ranks::RankSum>& ranks) {
     auto method = test_support::create("coral", {}, test_support::model_info(3, {"f"}, 3));
     method->attach_collectives(ranks);
     loss[r] = run(*method, share(step.source_features, r), share(step.target_features, r), {}, 0).loss.item<double>();
@@ -246,7 +246,7 @@ TEST(CrossRank, ClassBalancedHistogramsAreGlobalSoRankZerosMidEpochStateResumesE
 
   std::string checkpoint;
   std::vector<torch::Tensor> histograms(2);
-  on_two_ranks([&](int r, const std::shared_ptr<Collectives>& ranks) {
+  on_two_ranks([&](int r, const std::shared_ptr<ranks::RankSum>& ranks) {
     auto method = make_cbst();
     method->attach_collectives(ranks);
     pseudo_step(*method, share(e0, r));
@@ -264,7 +264,7 @@ TEST(CrossRank, ClassBalancedHistogramsAreGlobalSoRankZerosMidEpochStateResumesE
   for (int r = 0; r < 2; ++r) EXPECT_TRUE(torch::equal(histograms[r], mid_epoch)) << r;
 
   std::vector<torch::Tensor> thresholds(2);
-  on_two_ranks([&](int r, const std::shared_ptr<Collectives>& ranks) {
+  on_two_ranks([&](int r, const std::shared_ptr<ranks::RankSum>& ranks) {
     auto method = make_cbst();
     method->attach_collectives(ranks);
     std::istringstream bytes(checkpoint);

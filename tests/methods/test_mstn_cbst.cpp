@@ -13,13 +13,13 @@
 #include <thread>
 
 #include "method_test_support.h"
-#include "methods/collectives.h"
 #include "methods/mstn.h"
 #include "methods/pseudo_label.h"
 #include "methods/registry.h"
+#include "ranks/rank_sum.h"
 #include "support/python_reference.h"
+#include "support/thread_rank.h"
 #include "support/two_thread_sum.h"
-#include "thread_rank.h"
 
 namespace da::methods {
 namespace {
@@ -45,7 +45,7 @@ torch::Tensor mask(std::vector<std::int64_t> shape, std::int64_t offset) {
 }
 
 using test::TwoThreadSum;
-using test_support::ThreadRank;
+using test::ThreadRank;
 
 // ---- MSTN
 
@@ -355,10 +355,10 @@ TEST(ClassBalancedPseudoLabel, ParameterErrors) {
 }
 
 TEST(Collectives, SingleRankIsTheIdentityAndTheSumIsDifferentiable) {
-  auto one = single_rank_collectives();
+  auto one = ranks::single_rank();
   EXPECT_EQ(one->world_size(), 1);
   const auto x = det({3}, 0.2).requires_grad_();
-  const auto y = all_reduce_sum(x, *one);
+  const auto y = ranks::all_reduce_sum(x, *one);
   EXPECT_TRUE(torch::equal(y, x));
   (y * det({3}, 1.0)).sum().backward();
   EXPECT_TRUE(torch::equal(x.grad(), det({3}, 1.0)));

@@ -26,6 +26,7 @@
 #include "models/segmentation_model.h"
 #include "models/weights.h"
 #include "support/process.h"
+#include "support/thread_rank.h"
 #include "support/two_thread_sum.h"
 
 namespace da::models {
@@ -669,17 +670,13 @@ TEST_F(PythonWeights, TorchvisionEncoderLoadsIntoTheEncoderOnly) {
 namespace da::models {
 namespace {
 
-// A world of one: the sum over ranks is the tensor itself.
-struct OneRank : BatchStatsSync {
-  void all_reduce_sum(at::Tensor&) override {}
-};
 
 TEST(SyncBatchNorm, OneRankEqualsBatchNorm) {
   at::manual_seed(3);
   const at::Tensor input = at::randn({4, 5, 6, 7}) * 3 + 1;
   const at::Tensor upstream = at::randn({4, 5, 6, 7});
   torch::nn::BatchNorm2d plain(5);
-  SyncBatchNorm2d synced(5, std::make_shared<OneRank>());
+  SyncBatchNorm2d synced(5, ranks::single_rank());
   {
     torch::NoGradGuard no_grad;
     plain->weight.copy_(at::rand({5}) + 0.5);
@@ -712,7 +709,7 @@ TEST(SyncBatchNorm, ReducedPrecisionInputGetsFloat32Statistics) {
   at::manual_seed(4);
   const at::Tensor input = (at::randn({8, 2, 16, 16}) + 100).to(at::kBFloat16);
   torch::nn::BatchNorm2d plain(torch::nn::BatchNorm2dOptions(2).momentum(1.0));
-  SyncBatchNorm2d synced(2, std::make_shared<OneRank>());
+  SyncBatchNorm2d synced(2, ranks::single_rank());
   synced->options.momentum(1.0);
   const at::Tensor expected = plain->forward(input.to(at::kFloat));
   const at::Tensor output = synced->forward(input);
@@ -724,12 +721,7 @@ TEST(SyncBatchNorm, ReducedPrecisionInputGetsFloat32Statistics) {
 
 using test::TwoThreadSum;
 
-struct ThreadRank : BatchStatsSync {
-  ThreadRank(TwoThreadSum& sum, int rank) : sum(sum), rank(rank) {}
-  void all_reduce_sum(at::Tensor& t) override { sum.sum(rank, t); }
-  TwoThreadSum& sum;
-  int rank;
-};
+using test::ThreadRank;
 
 // The formulas, free of float32 rounding: in double, two ranks with half the
 // batch each give BatchNorm2d's output, input gradients, running statistics
@@ -787,7 +779,7 @@ TEST(SyncBatchNorm, TwoRanksEqualBatchNormOverTheWholeBatchInDouble) {
 }
 
 TEST(SyncBatchNorm, ModelBuiltWithSyncUsesItEverywhere) {
-  ModelSpec spec{"tiny", 3, 2, false, std::make_shared<OneRank>()};
+  ModelSpec spec{"tiny", 3, 2, false, ranks::single_rank()};
   auto model = make_segmentation_model(spec);
   std::size_t synced = 0, plain = 0;
   for (const auto& m : model->modules()) {
@@ -856,7 +848,7 @@ std::map<std::string, at::Tensor> one_batch_reference(SegmentationModelImpl& mod
 
 TEST(AdaBn, StatisticsAreThoseOfTheWholeSetAsOneTrainModeBatch) {
   ModelSpec synced = kTinyPlain;
-  synced.batch_stats_sync = std::make_shared<OneRank>();
+  synced.batch_stats_sync = ranks::single_rank();
   for (const ModelSpec& spec : {kTinyPlain, kTinyDsbn, synced}) {
     SCOPED_TRACE(std::string(spec.domain_specific_bn ? "dsbn" : spec.batch_stats_sync ? "sync" : "plain"));
     at::manual_seed(11);

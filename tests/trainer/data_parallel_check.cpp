@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <fstream>
 
-#include "trainer/checkpoint.h"
+#include "setup/checkpoint.h"
 #include "trainer/training_fixture.h"
 
 namespace da::test {
@@ -66,10 +66,10 @@ std::size_t expect_two_ranks_equal_one_rank(const std::string& dir, const std::s
 
   const std::string one_ckpt = dir + "/one/run/checkpoints/last.pt";
   const std::string two_ckpt = dir + "/two/run/checkpoints/last.pt";
-  auto a = trainer::read_checkpoint_model(one_ckpt);
-  auto b = trainer::read_checkpoint_model(two_ckpt);
-  for (auto& [name, tensor] : trainer::read_checkpoint_method_tensors(one_ckpt)) a["method." + name] = tensor;
-  for (auto& [name, tensor] : trainer::read_checkpoint_method_tensors(two_ckpt)) b["method." + name] = tensor;
+  auto a = setup::read_checkpoint_model(one_ckpt);
+  auto b = setup::read_checkpoint_model(two_ckpt);
+  for (auto& [name, tensor] : setup::read_checkpoint_method_tensors(one_ckpt)) a["method." + name] = tensor;
+  for (auto& [name, tensor] : setup::read_checkpoint_method_tensors(two_ckpt)) b["method." + name] = tensor;
   EXPECT_EQ(a.size(), b.size());
   std::size_t method_tensors = 0;
   for (const auto& [name, tensor] : a) {

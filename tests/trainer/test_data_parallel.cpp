@@ -11,8 +11,8 @@
 #include <filesystem>
 #include <map>
 
+#include "setup/checkpoint.h"
 #include "support/process.h"
-#include "trainer/checkpoint.h"
 #include "trainer/data_parallel_check.h"
 #include "trainer/training_fixture.h"
 
@@ -66,7 +66,7 @@ TEST(DataParallel, SyncBatchNormTwoRanksEqualOneRankWithTwiceTheBatch) {
     sets.insert(sets.end(), extra.begin(), extra.end());
     const auto r = run_da_dist(ranks, config, sets);
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    return trainer::read_checkpoint_model(dir + "/" + name + "/run/checkpoints/last.pt");
+    return setup::read_checkpoint_model(dir + "/" + name + "/run/checkpoints/last.pt");
   };
   // Forward: with a negligible learning rate the running statistics record
   // the batch statistics of each of the 8 forwards (4 steps x 2 domains).
@@ -126,7 +126,7 @@ TEST(DataParallel, AdaBnStatisticsDoNotDependOnTheRankCount) {
                                 "data.val_batch_size=3", "run.output_dir=" + out});
     ASSERT_EQ(r.exit_code, 0) << ranks << " ranks\n" << r.err;
     EXPECT_EQ(last_epoch_metric(out + "/run", "adabn/tiles"), 16) << ranks << " ranks";
-    models[ranks] = trainer::read_checkpoint_model(out + "/run/checkpoints/last.pt");
+    models[ranks] = setup::read_checkpoint_model(out + "/run/checkpoints/last.pt");
   }
   // Re-estimated: no longer BatchNorm's initial mean 0, variance 1.
   EXPECT_GT((models[1].at("encoder.bn1.running_var") - 1).abs().max().item<double>(), 1e-2);
@@ -191,7 +191,7 @@ TEST(DataParallel, TwoRanksResumeExactly) {
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   for (const auto& [reader, prefix] :
        std::vector<std::pair<models::StateDict (*)(const std::string&), std::string>>{
-           {trainer::read_checkpoint_model, "model."}, {trainer::read_checkpoint_method_tensors, "method."}}) {
+           {setup::read_checkpoint_model, "model."}, {setup::read_checkpoint_method_tensors, "method."}}) {
     const auto a = reader(dir + "/a/run/checkpoints/last.pt");
     const auto b = reader(dir + "/b/run/checkpoints/last.pt");
     ASSERT_EQ(a.size(), b.size());
@@ -232,8 +232,8 @@ TEST(DataParallel, TwoRanksResumeClassBalancedPseudoLabelsExactlyFromTheMiddleOf
   // The thresholds of the last epoch come from the interrupted one's histograms.
   const std::string threshold_mean = "train/da/pseudo_label/pseudo_label_threshold_mean";
   EXPECT_EQ(last_epoch_metric(dir + "/a/run", threshold_mean), last_epoch_metric(dir + "/b/run", threshold_mean));
-  const auto a = trainer::read_checkpoint_model(dir + "/a/run/checkpoints/last.pt");
-  const auto b = trainer::read_checkpoint_model(dir + "/b/run/checkpoints/last.pt");
+  const auto a = setup::read_checkpoint_model(dir + "/a/run/checkpoints/last.pt");
+  const auto b = setup::read_checkpoint_model(dir + "/b/run/checkpoints/last.pt");
   ASSERT_EQ(a.size(), b.size());
   for (const auto& [name, tensor] : a) {
     ASSERT_TRUE(b.count(name)) << name;

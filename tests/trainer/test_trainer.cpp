@@ -13,13 +13,14 @@
 #include "config/loader.h"
 #include "metrics/confusion_matrix.h"
 #include "metrics/label_free_signals.h"
+#include "setup/loader_setup.h"
+#include "setup/method_setup.h"
 #include "support/process.h"
 #include "support/python_reference.h"
-#include "trainer/loader_setup.h"
 #include "trainer/lr_schedule.h"
-#include "trainer/method_setup.h"
 #include "trainer/optimizer_setup.h"
 #include "trainer/segmentation_loss.h"
+#include "trainer/training_length.h"
 
 namespace da {
 namespace {
@@ -252,7 +253,7 @@ data:
   normalize: {mode: config, mean: [1, 2], std: [3, 4]}
 )",
                                       "l.yaml");
-  const auto train = trainer::loader_options(c.data, 7, trainer::LoaderRole::kTraining, false, 1, 4);
+  const auto train = setup::loader_options(c.data, 7, setup::LoaderRole::kTraining, false, 1, 4);
   EXPECT_EQ(train.batch_size, 6);
   EXPECT_EQ(train.workers, 3);
   EXPECT_EQ(train.prefetch, 4);
@@ -270,15 +271,15 @@ data:
   EXPECT_EQ(train.normalization.std, (std::vector<double>{3, 4}));
   EXPECT_TRUE(train.skip_non_finite);
 
-  const auto val = trainer::loader_options(c.data, 7, trainer::LoaderRole::kValidation, true, 1, 4);
+  const auto val = setup::loader_options(c.data, 7, setup::LoaderRole::kValidation, true, 1, 4);
   EXPECT_EQ(val.batch_size, 16);
   EXPECT_FALSE(val.shuffle);
   EXPECT_EQ(val.remainder, io::Remainder::kWrap);  // validation never drops a tile
   EXPECT_TRUE(val.load_masks);
   EXPECT_FALSE(val.augmentation.hflip || val.augmentation.rot90);
   EXPECT_EQ(val.augmentation.crop_size, 0);
-  EXPECT_EQ(trainer::epoch_length(c.data), io::EpochLength::kMax);
-  EXPECT_EQ(trainer::epoch_length(config::parse_config("", "d.yaml").data), io::EpochLength::kSource);
+  EXPECT_EQ(setup::epoch_length(c.data), io::EpochLength::kMax);
+  EXPECT_EQ(setup::epoch_length(config::parse_config("", "d.yaml").data), io::EpochLength::kSource);
 }
 
 TEST(LrSchedule, Values) {
@@ -305,19 +306,74 @@ methods::ModelInfo model_info() {
 
 std::string setup_error(const std::string& yaml) {
   try {
-    trainer::create_methods(config::parse_config(yaml, "m.yaml"), model_info());
+    setup::create_methods(config::parse_config(yaml, "m.yaml"), model_info());
   } catch (const config::ConfigError& e) {
     return e.what();
   }
   return "";
 }
 
+// Lightning's bounds: max_epochs, max_steps (optimizer steps) and
+// limit_train_batches, with accumulation windows cut by an epoch's end.
+TEST(TrainingLength, EpochsStepsAndLimits) {
+  config::RunOptions run;
+  run.max_epochs = 4;
+  const trainer::TrainingLength plain(5, run);
+  EXPECT_EQ(plain.epochs(), 4);
+  EXPECT_EQ(plain.batches_in_epoch(3), 5);
+  EXPECT_EQ(plain.total_batches(), 20);
+  EXPECT_EQ(plain.total_optimizer_steps(), 20);
+  EXPECT_TRUE(plain.is_last_epoch(3));
+  EXPECT_FALSE(plain.is_last_epoch(2));
+
+  run.limit_train_batches = 3;
+  const trainer::TrainingLength limited(5, run);
+  EXPECT_EQ(limited.batches_per_epoch(), 3);
+  EXPECT_EQ(limited.total_batches(), 12);
+  run.limit_train_batches = 9;  // more than the loader has
+  EXPECT_EQ(trainer::TrainingLength(5, run).batches_per_epoch(), 5);
+
+  run.limit_train_batches = 0;
+  run.max_steps = 7;  // epoch 1 stops after 2 of its 5 batches
+  const trainer::TrainingLength capped(5, run);
+  EXPECT_EQ(capped.epochs(), 2);
+  EXPECT_EQ(capped.batches_in_epoch(0), 5);
+  EXPECT_EQ(capped.batches_in_epoch(1), 2);
+  EXPECT_EQ(capped.total_batches(), 7);
+  EXPECT_TRUE(capped.is_last_epoch(1));
+  run.max_steps = 100;  // max_epochs comes first
+  EXPECT_EQ(trainer::TrainingLength(5, run).total_optimizer_steps(), 20);
+
+  // Windows of 2 batches: 3 optimizer steps per epoch of 5 (the last window
+  // is the epoch's fifth batch alone); 4 steps = one epoch and one window.
+  run.accumulate_grad_batches = 2;
+  run.max_steps = 4;
+  const trainer::TrainingLength windows(5, run);
+  EXPECT_EQ(windows.optimizer_steps_per_epoch(), 3);
+  EXPECT_EQ(windows.epochs(), 2);
+  EXPECT_EQ(windows.batches_in_epoch(1), 2);
+  EXPECT_EQ(windows.total_batches(), 7);
+  EXPECT_EQ(windows.total_optimizer_steps(), 4);
+
+  EXPECT_THROW(trainer::TrainingLength(0, run), std::invalid_argument);
+}
+
+TEST(TrainingLength, ConfigRefusesZeroMaxSteps) {
+  try {
+    config::parse_config("run: {max_steps: 0}", "test");
+    FAIL() << "max_steps 0 accepted";
+  } catch (const config::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("run.max_steps: 0 would train nothing"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(config::parse_config("run: {max_steps: -1, limit_train_batches: 3}", "test").run.limit_train_batches, 3);
+}
+
 TEST(MethodSetup, SingleCombinedAndDefault) {
-  auto none = trainer::create_methods(config::parse_config("", "m.yaml"), model_info());
+  auto none = setup::create_methods(config::parse_config("", "m.yaml"), model_info());
   ASSERT_EQ(none.size(), 1u);
   EXPECT_EQ(none[0].method->name(), "source_only");
 
-  auto combined = trainer::create_methods(
+  auto combined = setup::create_methods(
       config::parse_config("domain_adaptation:\n  method:\n    - {name: dann, hidden_size: 16}\n"
                            "    - {name: entropy, loss_weight: 0.01}\n",
                            "m.yaml"),
@@ -351,7 +407,7 @@ TEST(MethodSetup, Errors) {
 
 TEST(MethodSetup, PluginRegistersItsMethod) {
   const std::string plugin = test::binary_path("tests/trainer/plugin/libda_example_plugin.so");
-  auto methods = trainer::create_methods(
+  auto methods = setup::create_methods(
       config::parse_config("plugins: [" + plugin + "]\ndomain_adaptation: {method: {name: example_max_prob_gap, "
                            "margin: 0.8}}\n",
                            "m.yaml"),

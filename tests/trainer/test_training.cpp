@@ -18,12 +18,12 @@
 #include "dist/local_communicator.h"
 #include "io/tile_archive.h"
 #include "io/tile_archive_writer.h"
-#include "run/run_directory.h"
-#include "support/process.h"
 #include "metrics/confusion_matrix.h"
 #include "models/domain_batch_norm.h"
-#include "trainer/checkpoint.h"
-#include "trainer/loader_setup.h"
+#include "run/run_directory.h"
+#include "setup/checkpoint.h"
+#include "setup/loader_setup.h"
+#include "support/process.h"
 #include "trainer/preemption.h"
 #include "trainer/trainer.h"
 #include "trainer/training_fixture.h"
@@ -37,6 +37,7 @@ namespace fs = std::filesystem;
 
 struct RunResult {
   int status;
+  std::int64_t global_step = 0;
   std::map<std::string, at::Tensor> state;  // model and method parameters by name
   callbacks::Metrics metrics;
 };
@@ -47,6 +48,7 @@ RunResult train(const config::Config& config, const std::string& resume = "") {
   trainer::Trainer trainer(config, config::to_yaml(config), comm, dist::WorldInfo{}, run::run_directory(config));
   RunResult result;
   result.status = trainer.fit(resume);
+  result.global_step = trainer.global_step();
   torch::NoGradGuard no_grad;
   for (const auto& item : trainer.model()->named_parameters()) result.state["model." + item.key()] = item.value().clone();
   for (const auto& item : trainer.model()->named_buffers()) result.state["model." + item.key()] = item.value().clone();
@@ -325,7 +327,7 @@ TEST_F(TrainingTest, AdaBnReplacesBatchNormStatisticsBeforeTargetValidation) {
   EXPECT_EQ(changed, 2 * layers);  // mean and variance of every layer
 
   // The logged target scores: those of the final model, i.e. computed after the re-estimation.
-  io::TileLoader target_val(trainer::loader_options(config.data, config.run.seed, trainer::LoaderRole::kValidation,
+  io::TileLoader target_val(setup::loader_options(config.data, config.run.seed, setup::LoaderRole::kValidation,
                                                     true, 0, 1),
                             config.data.target.val);
   const at::Tensor counts = trainer::confusion_counts(*trainer.model(), {target_val, models::Domain::kTarget},
@@ -337,7 +339,7 @@ TEST_F(TrainingTest, AdaBnReplacesBatchNormStatisticsBeforeTargetValidation) {
   // And they differ from source-only's (the same weights with source statistics).
   EXPECT_NE(metrics.at("acc/target_val"), plain.metrics.at("acc/target_val"));
   // The checkpoint written after validation holds the target statistics.
-  const auto saved = trainer::read_checkpoint_model(dir_ + "/b/run/checkpoints/last.pt");
+  const auto saved = setup::read_checkpoint_model(dir_ + "/b/run/checkpoints/last.pt");
   EXPECT_TRUE(at::equal(saved.at("encoder.bn1.running_mean"), trainer.model()->named_buffers()["encoder.bn1.running_mean"]));
 }
 
@@ -420,6 +422,68 @@ TEST_F(TrainingTest, PreemptionMidEpochWritesLastAndResumesExactly) {
   const RunResult resumed = train(config, "auto");
   ASSERT_EQ(resumed.status, 0);
   expect_identical(straight, resumed);
+}
+
+// run.max_steps ends the run after that many optimizer steps, mid-epoch:
+// with constant schedules (so the run's length changes no step) the weights
+// are those of a longer run preempted after the same step, the cut epoch
+// validates and checkpoints as the last one, and a run preempted before the
+// cap resumes to the same weights.
+TEST_F(TrainingTest, MaxStepsStopsMidEpochAndResumesExactly) {
+  const std::string plugins = "plugins=[" + test::binary_path("tests/trainer/plugin/libda_test_methods_plugin.so") + "]";
+  const std::vector<std::string> constant{plugins, "scheduler.name=constant",
+                                          "domain_adaptation.lambda_schedule.name=constant"};
+  auto capped = constant;
+  capped.push_back("run.max_steps=6");  // 4 steps per epoch: epoch 1 stops after its second
+  const RunResult straight = train(test::training_config(dir_ + "/a", "[" + kDann + ", {name: test_preempt_at}]", capped));
+  ASSERT_EQ(straight.status, 0);
+  EXPECT_EQ(straight.global_step, 6);
+  EXPECT_TRUE(straight.metrics.count("iou/source_val")) << "the cut epoch is the last: it validates";
+  EXPECT_TRUE(fs::exists(dir_ + "/a/run/checkpoints/epoch-0002.pt"));
+  EXPECT_FALSE(fs::exists(dir_ + "/a/run/checkpoints/epoch-0003.pt"));
+
+  // A 4-epoch run preempted in its sixth step (global step 5) trained the same six batches.
+  const RunResult preempted =
+      train(test::training_config(dir_ + "/b", "[" + kDann + ", {name: test_preempt_at, step: 5}]", constant));
+  trainer::set_preemption_requested(false);
+  ASSERT_EQ(preempted.status, trainer::kExitResumable);
+  EXPECT_EQ(preempted.global_step, 6);
+  expect_identical(straight, preempted);
+
+  // Capped, preempted in epoch 0, resumed: the same run.
+  const auto config = test::training_config(dir_ + "/c", "[" + kDann + ", {name: test_preempt_at, step: 2}]", capped);
+  ASSERT_EQ(train(config).status, trainer::kExitResumable);
+  trainer::set_preemption_requested(false);
+  const RunResult resumed = train(config, "auto");
+  ASSERT_EQ(resumed.status, 0);
+  EXPECT_EQ(resumed.global_step, 6);
+  expect_identical(straight, resumed);
+}
+
+// run.limit_train_batches shortens every epoch: two batches of each epoch's
+// order, the first epoch's the same as a whole-epoch run preempted after its
+// second step.
+TEST_F(TrainingTest, LimitTrainBatchesShortensEveryEpoch) {
+  const std::string plugins = "plugins=[" + test::binary_path("tests/trainer/plugin/libda_test_methods_plugin.so") + "]";
+  const std::vector<std::string> constant{plugins, "scheduler.name=constant",
+                                          "domain_adaptation.lambda_schedule.name=constant"};
+  auto limited = constant;
+  limited.insert(limited.end(), {"run.limit_train_batches=2", "run.max_epochs=1"});
+  const RunResult one = train(test::training_config(dir_ + "/a", "[" + kDann + ", {name: test_preempt_at}]", limited));
+  ASSERT_EQ(one.status, 0);
+  EXPECT_EQ(one.global_step, 2);
+  const RunResult preempted =
+      train(test::training_config(dir_ + "/b", "[" + kDann + ", {name: test_preempt_at, step: 1}]", constant));
+  trainer::set_preemption_requested(false);
+  ASSERT_EQ(preempted.status, trainer::kExitResumable);
+  expect_identical(one, preempted);
+
+  limited.back() = "run.max_epochs=3";
+  const RunResult three = train(test::training_config(dir_ + "/c", kDann, limited));
+  ASSERT_EQ(three.status, 0);
+  EXPECT_EQ(three.global_step, 6);
+  EXPECT_TRUE(fs::exists(dir_ + "/c/run/checkpoints/epoch-0003.pt"));
+  EXPECT_TRUE(three.metrics.count("iou/target_val"));
 }
 
 TEST_F(TrainingTest, WarmupEpochsLeaveTheDiscriminatorUntouched) {

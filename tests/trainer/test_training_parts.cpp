@@ -23,9 +23,9 @@
 #include "callbacks/model_checkpoint.h"
 #include "log/metrics_log.h"
 #include "methods/registry.h"
+#include "setup/checkpoint.h"
+#include "setup/host_allocator.h"
 #include "support/process.h"
-#include "trainer/checkpoint.h"
-#include "trainer/host_allocator.h"
 #include "trainer/loss_scaler.h"
 #include "trainer/step_log_sums.h"
 #include "trainer/training_step.h"
@@ -185,9 +185,9 @@ class StepBatchNorm : public ::testing::Test {
     at::manual_seed(1);
     return models::make_segmentation_model({"tiny", 3, 3, dsbn, nullptr});
   }
-  std::vector<trainer::WeightedMethod> entropy() const {
+  std::vector<setup::WeightedMethod> entropy() const {
     methods::Params params({}, "method");
-    std::vector<trainer::WeightedMethod> m;
+    std::vector<setup::WeightedMethod> m;
     m.push_back({methods::Registry::instance().create("entropy", params, {3, {}, nullptr}), 1.0});
     return m;
   }
@@ -248,14 +248,14 @@ TEST_F(StepBatchNorm, DsbnRoutesTheTargetThroughItsOwnBranch) {
 TEST(Checkpoint, MissingAndCorruptFilesAreNamed) {
   const std::string dir = test::make_temp_dir("da_ckpt_err");
   try {
-    trainer::read_checkpoint_model(dir + "/none.pt");
+    setup::read_checkpoint_model(dir + "/none.pt");
     FAIL();
   } catch (const std::runtime_error& e) {
     EXPECT_EQ(std::string(e.what()), "checkpoint " + dir + "/none.pt: no such file");
   }
   test::write_text(dir + "/bad.pt", "not a checkpoint");
   try {
-    trainer::read_checkpoint_model(dir + "/bad.pt");
+    setup::read_checkpoint_model(dir + "/bad.pt");
     FAIL();
   } catch (const std::runtime_error& e) {
     EXPECT_EQ(std::string(e.what()).rfind("checkpoint " + dir + "/bad.pt is not a readable da_dist checkpoint", 0), 0u)
@@ -276,10 +276,10 @@ TEST(Checkpoint, GpuSavedCheckpointLoadsOntoTheModelsDevice) {
   torch::optim::SGD saved_optimizer(saved_model->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
   saved_model(at::ones({4, 3})).sum().backward();
   saved_optimizer.step();  // momentum buffers: optimizer state to restore
-  std::vector<trainer::WeightedMethod> methods;
-  trainer::TrainingProgress progress;
+  std::vector<setup::WeightedMethod> methods;
+  setup::TrainingProgress progress;
   progress.global_step = 7;
-  trainer::save_checkpoint(dir + "/cpu.pt", trainer::CheckpointParts{*saved_model, methods, &saved_optimizer},
+  setup::save_checkpoint(dir + "/cpu.pt", setup::CheckpointParts{*saved_model, methods, &saved_optimizer},
                            progress, "run: {}\n");
   const auto relocated = test::run_process(
       test::python_path(),
@@ -289,14 +289,14 @@ TEST(Checkpoint, GpuSavedCheckpointLoadsOntoTheModelsDevice) {
   torch::serialize::InputArchive unmapped;
   EXPECT_ANY_THROW(unmapped.load_from(dir + "/gpu.pt"));  // what a load without a map location does
 
-  const models::StateDict state = trainer::read_checkpoint_model(dir + "/gpu.pt");
+  const models::StateDict state = setup::read_checkpoint_model(dir + "/gpu.pt");
   EXPECT_TRUE(state.at("weight").device().is_cpu());
   EXPECT_TRUE(at::equal(state.at("weight"), saved_model->weight.detach()));
 
   torch::nn::Linear model(3, 2);
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
-  const trainer::TrainingProgress loaded =
-      trainer::load_checkpoint(dir + "/gpu.pt", trainer::CheckpointParts{*model, methods, &optimizer});
+  const setup::TrainingProgress loaded =
+      setup::load_checkpoint(dir + "/gpu.pt", setup::CheckpointParts{*model, methods, &optimizer});
   EXPECT_EQ(loaded.global_step, 7);
   EXPECT_TRUE(at::equal(model->weight, saved_model->weight));
   EXPECT_TRUE(at::equal(model->bias, saved_model->bias));
@@ -382,7 +382,7 @@ TEST(HostAllocator, RetainServesLargeBlocksFromTheHeapAndKeepsThemAfterFree) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        trainer::configure_host_allocator("retain");
+        setup::configure_host_allocator("retain");
         const BlockHistory h = history_of_64MiB_tensor();
         std::fprintf(stderr, "retain: mmapped +%zu, heap +%zu, heap free after %zu\n",
                      h.during.mmapped - h.before.mmapped, h.during.heap - h.before.heap, h.after.heap_free);
@@ -399,7 +399,7 @@ TEST(HostAllocator, SystemMapsLargeBlocksAndReturnsThemOnFree) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        trainer::configure_host_allocator("system");
+        setup::configure_host_allocator("system");
         const BlockHistory h = history_of_64MiB_tensor();
         std::fprintf(stderr, "system: mmapped +%zu, mmapped after %zu (before %zu)\n",
                      h.during.mmapped - h.before.mmapped, h.after.mmapped, h.before.mmapped);
@@ -408,7 +408,7 @@ TEST(HostAllocator, SystemMapsLargeBlocksAndReturnsThemOnFree) {
         std::exit(mapped && returned ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "system: mmapped \\+[0-9]+");
-  EXPECT_THROW(trainer::configure_host_allocator("jemalloc"), std::invalid_argument);
+  EXPECT_THROW(setup::configure_host_allocator("jemalloc"), std::invalid_argument);
 }
 
 }  // namespace

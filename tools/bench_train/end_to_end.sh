@@ -22,7 +22,7 @@
 #                   prints the table of such a file again
 #   PEER_RETAIN [1] also run the peer as "pytorch-retain": the same script under
 #                   GLIBC_TUNABLES equal to da_dist's run.host_allocator: retain
-#                   (freed memory kept for reuse, see src/trainer/host_allocator.h),
+#                   (freed memory kept for reuse, see src/setup/host_allocator.h),
 #                   which a PyTorch user can set too; 0 skips it
 #   PYTHON [the project venv, .venv/bin/python]; WORK: keep the runs there (default: temporary)
 # Exit status 1 when a run fails or its metrics are missing, 2 on missing binaries.

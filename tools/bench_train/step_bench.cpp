@@ -41,7 +41,7 @@
 #include "dist/local_communicator.h"
 #include "io/tile_loader.h"
 #include "log/logging.h"
-#include "trainer/loader_setup.h"
+#include "setup/loader_setup.h"
 #include "trainer/trainer.h"
 
 namespace {
@@ -109,8 +109,8 @@ io::Batch first_batch(const config::Config& config, bool source, bool on_gpu) {
   const auto& data = config.data;
   const auto seed = config.run.seed + (source ? 0 : 1);
   io::LoaderOptions options =
-      trainer::loader_options(data, seed, trainer::LoaderRole::kTraining, source, 0, 1);
-  options.normalize = trainer::training_loader_normalizes(data, on_gpu);
+      setup::loader_options(data, seed, setup::LoaderRole::kTraining, source, 0, 1);
+  options.normalize = setup::training_loader_normalizes(data, on_gpu);
   io::TileLoader loader(options, source ? data.source.train : data.target.train);
   loader.start_epoch(0);
   std::optional<io::Batch> batch = loader.next();
@@ -187,7 +187,7 @@ int run(const Args& args) {
               "peak_rss_mb=%.1f gpu_peak_mb=%.1f\n",
               static_cast<long long>(args.steps), static_cast<long long>(batch), seconds / n,
               static_cast<double>(batch) * n / seconds, split.forward_backward / n, split.optimizer / n,
-              peak_rss_mib(), trainer::peak_device_memory_mib(trainer.parameters().front().device()));
+              peak_rss_mib(), setup::peak_device_memory_mib(trainer.parameters().front().device()));
   return 0;
 }
 

@@ -7,7 +7,7 @@
 #include "io/tile_archive.h"
 #include "models/segmentation_model.h"
 
-namespace da::trainer {
+namespace da::setup {
 
 // model.in_channels / model.classes, 0 meaning "from the archives". Throws
 // config::ConfigError when the source and target archives disagree on their
@@ -19,4 +19,4 @@ models::ModelSpec model_spec(const config::Config& config, const io::ArchiveInfo
 // model.weights_strict; missing and unexpected keys are logged).
 models::SegmentationModel build_model(const config::Config& config, const models::ModelSpec& spec);
 
-}  // namespace da::trainer
+}  // namespace da::setup

@@ -1,6 +1,6 @@
-#include "trainer/loader_setup.h"
+#include "setup/loader_setup.h"
 
-namespace da::trainer {
+namespace da::setup {
 namespace {
 
 io::NormalizationMode normalization_mode(const std::string& mode) {
@@ -50,4 +50,4 @@ io::EpochLength epoch_length(const config::DataOptions& data) {
   return io::EpochLength::kSource;
 }
 
-}  // namespace da::trainer
+}  // namespace da::setup

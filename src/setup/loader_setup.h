@@ -6,7 +6,7 @@
 #include "io/loader_options.h"
 #include "io/paired_loader.h"
 
-namespace da::trainer {
+namespace da::setup {
 
 enum class LoaderRole {
   kTraining,    // shuffled, augmented, data.batch_size
@@ -27,4 +27,4 @@ io::EpochLength epoch_length(const config::DataOptions& data);
 // of the bytes to copy).
 bool training_loader_normalizes(const config::DataOptions& data, bool on_gpu);
 
-}  // namespace da::trainer
+}  // namespace da::setup

@@ -1,35 +1,36 @@
-// Cross-rank collectives as a method sees them. A method whose result would
-// otherwise depend on the number of ranks (batch-wide statistics: class
-// centroids, confidence histograms, covariances, kernel matrices) sums its
-// statistics over the ranks, or gathers the samples of the global batch,
-// through this interface; methods never see dist/ or MPI. The trainer
-// attaches an implementation over its communicator to every method
-// (Method::attach_collectives); without one, a method works in a world of
-// one rank (identity).
+// Sums over the ranks as models and methods see them: one small interface
+// (RankSum) and the differentiable operations built on it. Synchronised
+// BatchNorm sums its batch statistics through it; a method whose result
+// would otherwise depend on the number of ranks (class centroids, confidence
+// histograms, covariances, kernel matrices) sums its statistics over the
+// ranks, or gathers the samples of the global batch, through it. Neither
+// sees dist/ or MPI: the set-up (setup/communicator_rank_sum.h) implements
+// RankSum over a communicator; without one, a world of one rank (identity).
 //
 // Every rank must make the same calls in the same order with tensors of the
 // same shape and dtype (as with any collective): call them from code paths
-// every rank takes (compute_da_loss of every step, on_epoch_end, ...).
+// every rank takes (each forward, compute_da_loss of every step,
+// on_epoch_end, ...).
 #pragma once
 
-#include <torch/types.h>
+#include <ATen/core/Tensor.h>
 
 #include <memory>
 #include <string>
 
-namespace da::methods {
+namespace da::ranks {
 
-class Collectives {
+class RankSum {
  public:
-  virtual ~Collectives() = default;
+  virtual ~RankSum() = default;
   // In place: every rank ends with the element-wise sum over all ranks.
-  virtual void all_reduce_sum(torch::Tensor& tensor) = 0;
+  virtual void all_reduce_sum(at::Tensor& tensor) = 0;
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
 };
 
 // The world of one rank: all_reduce_sum leaves the tensor as it is.
-std::shared_ptr<Collectives> single_rank_collectives();
+std::shared_ptr<RankSum> single_rank();
 
 // Sum over ranks as an autograd function: returns a new tensor holding the
 // sum of `input` over the ranks; its backward sums the incoming gradient over
@@ -38,7 +39,7 @@ std::shared_ptr<Collectives> single_rank_collectives();
 // gradient of the one-process run on the union batch. Called on every rank
 // in the same order, forward and backward (the loss of every rank must
 // depend on the result in the same way).
-torch::Tensor all_reduce_sum(const torch::Tensor& input, Collectives& collectives);
+at::Tensor all_reduce_sum(const at::Tensor& input, RankSum& ranks);
 
 // The rows of every rank, concatenated in rank order: rows [n_r, ...] on rank
 // r gives [n_0 + ... + n_{N-1}, ...] on every rank, bit-exact copies of each
@@ -52,6 +53,6 @@ torch::Tensor all_reduce_sum(const torch::Tensor& input, Collectives& collective
 // size of a row must be the same everywhere, else every rank throws
 // std::invalid_argument starting with "<what>: ". A world of one returns
 // `rows` itself, with no collective.
-torch::Tensor all_gather_rows(const torch::Tensor& rows, Collectives& collectives, const std::string& what);
+at::Tensor all_gather_rows(const at::Tensor& rows, RankSum& ranks, const std::string& what);
 
-}  // namespace da::methods
+}  // namespace da::ranks

@@ -1,11 +1,11 @@
-#include "trainer/host_allocator.h"
+#include "setup/host_allocator.h"
 
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <stdexcept>
 
-namespace da::trainer {
+namespace da::setup {
 
 void configure_host_allocator(const std::string& mode) {
   if (mode == "system") return;
@@ -19,4 +19,4 @@ void configure_host_allocator(const std::string& mode) {
                         "returned to the kernel and page-faulted in again every step");
 }
 
-}  // namespace da::trainer
+}  // namespace da::setup

@@ -1,4 +1,4 @@
-#include "trainer/checkpoint.h"
+#include "setup/checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Dict.h>
@@ -8,7 +8,7 @@
 
 #include "io/checkpoint_file.h"
 
-namespace da::trainer {
+namespace da::setup {
 namespace {
 
 constexpr std::int64_t kFormatVersion = 1;
@@ -167,4 +167,4 @@ std::string read_checkpoint_config(const std::string& path) {
   return read_value(archive, "config", path).toStringRef();
 }
 
-}  // namespace da::trainer
+}  // namespace da::setup

@@ -16,9 +16,9 @@
 
 #include "io/paired_loader.h"
 #include "models/weights.h"
-#include "trainer/method_setup.h"
+#include "setup/method_setup.h"
 
-namespace da::trainer {
+namespace da::setup {
 
 struct TrainingProgress {
   std::int64_t epoch = 0;        // the epoch the loader position belongs to
@@ -51,4 +51,4 @@ models::StateDict read_checkpoint_method_tensors(const std::string& path);
 // The resolved configuration (YAML text) the checkpoint was trained with.
 std::string read_checkpoint_config(const std::string& path);
 
-}  // namespace da::trainer
+}  // namespace da::setup

@@ -20,7 +20,7 @@
 
 #include <string>
 
-namespace da::trainer {
+namespace da::setup {
 
 // "retain" (mallopt: mmap and trim thresholds kHostRetainBytes, top pad
 // kHostTopPadBytes) or "system" (glibc's defaults, or whatever GLIBC_TUNABLES
@@ -32,4 +32,4 @@ void configure_host_allocator(const std::string& mode);
 inline constexpr long kHostRetainBytes = 1L << 30;  // 1 GiB
 inline constexpr long kHostTopPadBytes = 64L << 20;  // 64 MiB
 
-}  // namespace da::trainer
+}  // namespace da::setup

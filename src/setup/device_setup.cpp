@@ -1,4 +1,4 @@
-#include "trainer/device_setup.h"
+#include "setup/device_setup.h"
 
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
@@ -14,9 +14,9 @@
 #endif
 
 #include "dist/local_device.h"
-#include "trainer/host_allocator.h"
+#include "setup/host_allocator.h"
 
-namespace da::trainer {
+namespace da::setup {
 
 void wait_for_device(c10::Device device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index());
@@ -75,4 +75,4 @@ void to_channels_last(torch::nn::Module& module) {
   }
 }
 
-}  // namespace da::trainer
+}  // namespace da::setup

@@ -12,7 +12,7 @@
 #include "config/options.h"
 #include "dist/bootstrap.h"
 
-namespace da::trainer {
+namespace da::setup {
 
 struct ComputeSetup {
   c10::Device device = c10::Device(c10::kCPU);
@@ -47,7 +47,7 @@ bool uses_cuda(const config::RunOptions& run);
 // are visible but fewer than the local ranks. Sets at::set_num_threads: run.threads,
 // or (0) the node's cores divided by the ranks on it, at least 1. Precision
 // other than fp32 on the CPU is ignored with a warning. Applies
-// run.host_allocator (trainer/host_allocator.h) to the process.
+// run.host_allocator (setup/host_allocator.h) to the process.
 ComputeSetup setup_compute(const config::RunOptions& run, const dist::WorldInfo& world);
 
-}  // namespace da::trainer
+}  // namespace da::setup

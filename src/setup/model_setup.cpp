@@ -1,11 +1,11 @@
-#include "trainer/model_setup.h"
+#include "setup/model_setup.h"
 
 #include <spdlog/spdlog.h>
 
 #include "config/errors.h"
 #include "models/weights.h"
 
-namespace da::trainer {
+namespace da::setup {
 namespace {
 
 std::string joined(const std::vector<std::string>& names) {
@@ -62,4 +62,4 @@ models::SegmentationModel build_model(const config::Config& config, const models
   return model;
 }
 
-}  // namespace da::trainer
+}  // namespace da::setup

@@ -1,10 +1,14 @@
-#include "trainer/method_setup.h"
+#include "setup/method_setup.h"
+
+#include <algorithm>
+#include <set>
 
 #include "config/errors.h"
 #include "config/suggest.h"
 #include "methods/registry.h"
+#include "setup/device_setup.h"
 
-namespace da::trainer {
+namespace da::setup {
 namespace {
 
 // A method's YAML mapping as the name -> text map methods::Params reads;
@@ -79,4 +83,49 @@ std::vector<WeightedMethod> create_methods(const config::Config& config, const m
   return out;
 }
 
-}  // namespace da::trainer
+void place_methods(std::vector<WeightedMethod>& methods, c10::Device device, bool channels_last,
+                   const std::shared_ptr<ranks::RankSum>& sums) {
+  for (auto& wm : methods) {
+    wm.method->attach_collectives(sums);
+    if (auto module = wm.method->module()) {
+      module->to(device);
+      if (channels_last) to_channels_last(*module);
+    }
+  }
+}
+
+bool require_target_labels(const std::vector<WeightedMethod>& methods) {
+  return std::any_of(methods.begin(), methods.end(),
+                     [](const WeightedMethod& wm) { return wm.method->requires_target_labels(); });
+}
+
+std::optional<std::int64_t> target_batch_norm_batches(const std::vector<WeightedMethod>& methods) {
+  std::optional<std::int64_t> batches;
+  for (const auto& wm : methods) {
+    if (const auto b = wm.method->target_batch_norm_batches()) {
+      batches = !batches ? *b : (*b == 0 || *batches == 0 ? 0 : std::max(*batches, *b));
+    }
+  }
+  return batches;
+}
+
+std::vector<methods::ParamGroup> method_parameter_groups(std::vector<WeightedMethod>& methods) {
+  std::vector<methods::ParamGroup> groups;
+  for (auto& wm : methods) {
+    std::set<const void*> grouped;
+    for (auto& group : wm.method->extra_parameter_groups()) {
+      for (const auto& p : group.params) grouped.insert(p.unsafeGetTensorImpl());
+      groups.push_back(std::move(group));
+    }
+    if (auto module = wm.method->module()) {
+      methods::ParamGroup rest{wm.method->name(), {}, std::nullopt, std::nullopt};
+      for (const auto& p : module->parameters()) {
+        if (!grouped.count(p.unsafeGetTensorImpl())) rest.params.push_back(p);
+      }
+      if (!rest.params.empty()) groups.push_back(std::move(rest));
+    }
+  }
+  return groups;
+}
+
+}  // namespace da::setup
