@@ -72,17 +72,14 @@ void make_band(std::mt19937_64& rng, Xorshift& noise, int64_t size, float noise_
 
 }  // namespace
 
-int run_generate(const Args& args) {
-  const std::string out = args.text("out");
-  if (out.empty()) throw UsageError("generate needs --out FILE");
-  const int64_t bands = args.integer("bands", 3, 1, 16);
-  const std::string dtype = args.text("dtype", "uint8");
-  if (dtype != "uint8" && dtype != "uint16") throw UsageError("--dtype must be uint8 or uint16");
-  const bool u16 = dtype == "uint16";
-  const int64_t size = args.integer("size", 512, 8, 4096);
-  const int64_t tiles = args.integer("tiles", 64, 1, 1000000);
-  const int deflate = static_cast<int>(args.integer("deflate", 0, 0, 9));
-  const uint64_t seed = static_cast<uint64_t>(args.integer("seed", 0, 0, INT64_MAX));
+int run_generate(const GenerateOptions& options) {
+  const std::string& out = options.out;
+  const int64_t bands = options.bands;
+  const bool u16 = options.dtype == "uint16";
+  const int64_t size = options.size;
+  const int64_t tiles = options.tiles;
+  const int deflate = options.deflate;
+  const uint64_t seed = options.seed;
 
   io::TileArchiveLayout layout;
   layout.domain = "bench";

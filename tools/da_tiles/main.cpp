@@ -40,11 +40,12 @@ int main(int argc, char** argv) {
     command += " " + app->get_subcommands().front()->get_name();
     if (synth_command->parsed()) return run_synth(synth);
     if (inspect_command->parsed()) return run_inspect(inspect);
-    // CLI11 requires one command: what is left is make.
 #ifdef DA_WITH_GDAL
-    return run_make(make);
+    return run_make(make);  // CLI11 requires one command: what is left is make
+
 #else
-    throw da::config::UsageError("'make' reads rasters with GDAL: this da_tiles was built without it (DA_WITH_GDAL=OFF)");
+    throw da::config::UsageError(
+        "'make' reads rasters with GDAL: this da_tiles was built without it (DA_WITH_GDAL=OFF)");
 #endif
   } catch (const da::config::UsageError& error) {
     std::cerr << command << ": " << error.what() << "\n";
