@@ -34,8 +34,7 @@ void add_checkpoint(CLI::App& command, Arguments& args) {
 }
 
 void add_inputs(CLI::App& command, Arguments& args) {
-  command.add_option("--input", args.inputs, "tile archives (files or globs, shards of one set)")
-      ->type_name("ARCHIVE");
+  command.add_option("--input", args.inputs, "tile archives (files or globs, shards of one set)")->type_name("ARCHIVE");
 }
 
 void add_domain(CLI::App& command, Arguments& args, const std::string& help) {
@@ -60,10 +59,10 @@ void add_host_allocator(CLI::App& command, Arguments& args) {
 }
 
 void add_train(CLI::App& app, Arguments& args) {
-  CLI::App& train = *app.add_subcommand(
-      "train",
-      "Trains a segmentation model with domain adaptation, data-parallel under mpirun.\n"
-      "The default command: `da_dist --config FILE` is `da_dist train --config FILE`.");
+  CLI::App& train =
+      *app.add_subcommand("train",
+                          "Trains a segmentation model with domain adaptation, data-parallel under mpirun.\n"
+                          "The default command: `da_dist --config FILE` is `da_dist train --config FILE`.");
   train.add_option("--config", args.config_path, "YAML configuration (may `include:` a base file); required")
       ->type_name("FILE");
   train
@@ -136,8 +135,8 @@ void add_evaluate(CLI::App& app, Arguments& args) {
 }
 
 void add_export(CLI::App& app, Arguments& args) {
-  CLI::App& exporting = *app.add_subcommand(
-      "export", "Exports a checkpoint's model as TorchScript for PyTorch. Rank 0 does the work.");
+  CLI::App& exporting =
+      *app.add_subcommand("export", "Exports a checkpoint's model as TorchScript for PyTorch. Rank 0 does the work.");
   add_checkpoint(exporting, args);
   exporting
       .add_option("--output", args.output_path,

@@ -16,6 +16,7 @@
 namespace {
 
 using namespace da::bench;
+using da::command_line::integer_at_least;
 using da::command_line::integer_in;
 using da::command_line::one_of;
 
@@ -38,7 +39,7 @@ CLI::App* add_generate(CLI::App& app, GenerateOptions& o) {
   c->add_option("--size", o.size, "tile size in pixels")->check(integer_in(8, 4096))->capture_default_str();
   c->add_option("--tiles", o.tiles, "tiles")->check(integer_in(1, 1000000))->capture_default_str();
   c->add_option("--deflate", o.deflate, "deflate level (0: none)")->check(integer_in(0, 9))->capture_default_str();
-  c->add_option("--seed", o.seed, "random seed")->check(integer_in(0, INT64_MAX))->capture_default_str();
+  c->add_option("--seed", o.seed, "random seed")->check(integer_at_least(0))->capture_default_str();
   return c;
 }
 

@@ -40,8 +40,9 @@ void resolve(MakeOptions& options) {
   }
 }
 
-// An item of a comma-separated list ("a,,b" has an empty one).
-const CLI::Validator kNamed([](std::string& item) { return item.empty() ? "an empty name in the list" : ""; }, "");
+// A name in a comma-separated list: CLI11 drops the empty items between
+// commas ("a,,b" is a, b) but keeps an empty value ("").
+const CLI::Validator kNamed([](std::string& item) { return item.empty() ? "expected names, got ''" : ""; }, "");
 
 // Marks nodata pixels of a [bands, pixels] tile in `valid` (0 = nodata) and returns their count.
 template <typename T>

@@ -241,7 +241,7 @@ CLI::App* add_synth_command(CLI::App& app, SynthOptions& options) {
   command->add_option("--val-tiles", options.val_tiles, "validation tiles per domain")->check(integer_in(1, 1000000));
   command->add_option("--size", options.size, "tile size in pixels")->check(integer_in(16, 4096));
   command->add_option("--seed", options.seed, "random seed (the same seed gives the same bytes)")
-      ->check(integer_in(0, INT64_MAX));
+      ->check(command_line::integer_at_least(0));
   return command;
 }
 
