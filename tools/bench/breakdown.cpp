@@ -50,11 +50,11 @@ void fused(const void* raw, float* out, int64_t channels, int64_t plane, const s
 
 }  // namespace
 
-int run_breakdown(const BreakdownOptions& options) {
-  const std::string& path = options.file;
-  const int64_t batch = options.batch;
-  const int repeat = options.repeat;
-  at::set_num_threads(options.threads);
+int run_breakdown(const BreakdownOptions& breakdown) {
+  const std::string& path = breakdown.file;
+  const int64_t batch = breakdown.batch;
+  const int repeat = breakdown.repeat;
+  at::set_num_threads(breakdown.threads);
   io::TileArchive archive(path);
   const io::ArchiveInfo& info = archive.info();
   if (info.pixel_type == io::PixelType::kFloat32) throw config::UsageError("breakdown: uint8 and uint16 archives only");

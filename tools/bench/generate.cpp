@@ -117,7 +117,7 @@ int run_generate(const GenerateOptions& options) {
   writer.close();
   std::printf(
       "RESULT kind=generate file=%s tiles=%lld bands=%lld dtype=%s size=%lld deflate=%d shuffle=%d checksum=%lld\n",
-      out.c_str(), static_cast<long long>(tiles), static_cast<long long>(bands), dtype.c_str(),
+      out.c_str(), static_cast<long long>(tiles), static_cast<long long>(bands), options.dtype.c_str(),
       static_cast<long long>(size), deflate, layout.shuffle ? 1 : 0, static_cast<long long>(checksum));
   return 0;
 }
