@@ -128,7 +128,7 @@ int run_app(int argc, char** argv, const dist::WorldInfo& world) {
   try {
     const Arguments args = parse_arguments(argc, argv);
     if (args.help) {
-      if (speaks) std::cout << usage_text();
+      if (speaks) std::cout << args.help_text;
       return 0;
     }
     if (args.version) {

@@ -15,6 +15,7 @@ struct Arguments {
   std::string log_level;  // empty: from the config
   bool print_config = false;
   bool help = false;
+  std::string help_text;  // what --help prints: the help of the command it follows
   bool help_config = false;
   bool version = false;
 
@@ -44,10 +45,8 @@ struct Arguments {
 // missing values, a missing --config (train), or a missing --checkpoint,
 // --input or --output (predict, evaluate; predict takes --scene and
 // --output-dir instead of --input and --output for whole rasters), or a
-// missing --checkpoint or --output (export).
+// missing --checkpoint or --output (export). A command line without a
+// command trains.
 Arguments parse_arguments(int argc, char** argv);
-
-// The text of --help.
-std::string usage_text();
 
 }  // namespace da::cli

@@ -1,8 +1,12 @@
-// da_dist as a process: exit status and the one-line message of each error,
-// the override shown by --print-config, and the MPI test harness itself.
+// da_dist and the benchmarks as processes: exit status and the one-line
+// message of each error, help per command, the override shown by
+// --print-config, and the MPI test harness itself.
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "support/process.h"
 
@@ -133,6 +137,130 @@ TEST_F(Cli, HelpAndVersion) {
   const auto keys = da_dist({"--help-config"});
   EXPECT_EQ(keys.exit_code, 0);
   EXPECT_NE(keys.out.find("optimizer.lr"), std::string::npos);
+}
+
+// Every command answers --help on stdout, with exit status 0, listing its own
+// options and not another command's; `da_dist --help` lists them all.
+TEST_F(Cli, EveryCommandAnswersHelpWithItsOptions) {
+  const std::map<std::string, std::vector<std::string>> options = {
+      {"train", {"--config", "--set", "--print-config", "--resume", "--log-level", "--help-config", "--version"}},
+      {"predict",
+       {"--checkpoint", "--input", "--output", "--probabilities", "--geotiff", "--scene", "--output-dir", "--window",
+        "--overlap", "--confidence", "--tta", "--strip-rows", "--domain", "--batch-size", "--log-level",
+        "--host-allocator"}},
+      {"evaluate",
+       {"--checkpoint", "--input", "--domain", "--json", "--batch-size", "--log-level", "--host-allocator"}},
+      {"export", {"--checkpoint", "--output", "--domain", "--tile", "--log-level"}}};
+  for (const auto& [command, names] : options) {
+    for (const char* help : {"--help", "-h"}) {
+      const auto r = da_dist({command, help});
+      EXPECT_EQ(r.exit_code, 0) << command << ": " << r.err;
+      EXPECT_EQ(r.err, "") << command;
+      EXPECT_NE(r.out.find("Usage: da_dist " + command + " [OPTIONS]"), std::string::npos) << r.out;
+      for (const std::string& name : names) {
+        EXPECT_NE(r.out.find("  " + name + " "), std::string::npos) << command << " " << name << "\n" << r.out;
+      }
+    }
+  }
+  EXPECT_EQ(da_dist({"train", "--help"}).out.find("--checkpoint"), std::string::npos);
+  EXPECT_EQ(da_dist({"export", "--help"}).out.find("--input"), std::string::npos);
+  // Help after options of the default command is train's.
+  EXPECT_NE(da_dist({"--config", "x.yaml", "--help"}).out.find("Usage: da_dist train [OPTIONS]"), std::string::npos);
+  const auto all = da_dist({"--help"});
+  EXPECT_EQ(all.exit_code, 0) << all.err;
+  for (const char* text : {"train", "predict", "evaluate", "export", "--checkpoint", "--tile", "exit status"}) {
+    EXPECT_NE(all.out.find(text), std::string::npos) << text << "\n" << all.out;
+  }
+}
+
+TEST_F(Cli, UsageErrorsOfTheCommands) {
+  expect_config_error({"predict", "--checkpont", "c.pt"},
+                      "da_dist: usage error: unknown option '--checkpont' for predict, did you mean '--checkpoint'? "
+                      "(see --help)");
+  expect_config_error(
+      {"train", "--prnt-config"},
+      "da_dist: usage error: unknown option '--prnt-config', did you mean '--print-config'? (see --help)");
+  expect_config_error({"exprot", "--checkpoint", "c.pt"},
+                      "da_dist: usage error: unknown command 'exprot', did you mean 'export'?");
+  expect_config_error({"predict", "--checkpoint", "c.pt", "--scene", "a.tif", "--output-dir", "o", "--window", "big"},
+                      "da_dist: usage error: --window: expected a positive integer, got 'big'");
+  expect_config_error({"predict", "--checkpoint", "c.pt", "--scene", "a.tif", "--output-dir", "o", "--tta", "d8"},
+                      "da_dist: usage error: --tta: unknown mode 'd8', valid modes are 'none', 'flips' or 'd4'");
+  expect_config_error({"evaluate", "--checkpoint", "c.pt", "--input", "a.h5", "--domain", "both"},
+                      "da_dist: usage error: --domain: unknown domain 'both', valid domains are 'source' or 'target'");
+  expect_config_error({"--config", "x.yaml", "--print-config=yes"},
+                      "da_dist: usage error: --print-config takes no value");
+  expect_config_error({"--config", "x.yaml", "--set"}, "da_dist: usage error: --set needs a value");
+  expect_config_error({"--config", "x.yaml", "extra"},
+                      "da_dist: usage error: unexpected argument 'extra' (see --help)");
+}
+
+// Repeated --set overrides apply in order; --config=FILE and --set=K=V work as
+// well as the separated forms; the last of a repeated --config wins, as before.
+TEST_F(Cli, RepeatedAndInlineOptions) {
+  const std::string f = config("c.yaml", "");
+  const auto r = da_dist({"--config=" + dir_ + "/nope.yaml", "--config", f, "--print-config", "--set",
+                          "data.batch_size=3", "--set=data.batch_size=5", "--set", "run.seed=11"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("batch_size: 5"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("seed: 11"), std::string::npos) << r.out;
+}
+
+// The benchmarks parse the same way: --help answers (on each subcommand of
+// da_bench_loader), an unknown option gets the nearest one, a bad value exits 2.
+TEST(Benchmarks, HelpAndUsageErrors) {
+  const auto bench = [](const std::string& name, const std::vector<std::string>& args) {
+    return run_process(binary_path(name), args);
+  };
+  const std::map<std::string, std::string> own_option = {
+      {"generate", "--dtype"}, {"raw", "--buffer-kib"}, {"loader", "--workers"}, {"chunks", "--threads"},
+      {"breakdown", "--batch"}};
+  for (const auto& [command, option] : own_option) {
+    const auto r = bench("tools/bench/da_bench_loader", {command, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << command << ": " << r.err;
+    EXPECT_NE(r.out.find("Usage: da_bench_loader " + command), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("  " + option + " "), std::string::npos) << command << "\n" << r.out;
+  }
+  auto r = bench("tools/bench/da_bench_loader", {"loader", "a.h5", "--wokers", "2"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(
+      r.err.rfind("da_bench_loader: unknown option '--wokers' for loader, did you mean '--workers'? (see --help)\n", 0),
+      0u)
+      << r.err;
+  r = bench("tools/bench/da_bench_loader", {"generate", "--out", "x.h5", "--dtype", "int8"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("da_bench_loader: --dtype: unknown dtype 'int8', valid dtypes are 'uint8' or 'uint16'\n", 0),
+            0u)
+      << r.err;
+
+  r = bench("tools/bench_train/da_bench_step", {"--help"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (const char* option : {"--config", "--set", "--steps", "--warmup", "--dump-state"}) {
+    EXPECT_NE(r.out.find(option), std::string::npos) << option;
+  }
+  r = bench("tools/bench_train/da_bench_step", {"--config", "x.yaml", "--steps", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("da_bench_step: --steps: expected a positive integer, got '0'\n", 0), 0u) << r.err;
+  r = bench("tools/bench_train/da_bench_step", {"--steps", "3"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("da_bench_step: --config is required\n", 0), 0u) << r.err;
+
+  r = bench("tools/bench_comm/allreduce_bench", {"--help"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (const char* option : {"--min-bytes", "--max-bytes", "--factor", "--iters", "--no-raw", "--inject-error"}) {
+    EXPECT_NE(r.out.find(option), std::string::npos) << option;
+  }
+  r = bench("tools/bench_comm/allreduce_bench", {"--max-byte", "1M"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("allreduce_bench: unknown option '--max-byte', did you mean '--max-bytes'? (see --help)\n", 0),
+            0u)
+      << r.err;
+  r = bench("tools/bench_comm/allreduce_bench", {"--min-bytes", "6"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("allreduce_bench: --min-bytes must be a positive multiple of 4\n", 0), 0u) << r.err;
+  r = bench("tools/bench_comm/allreduce_bench", {"--max-bytes", "2X"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("allreduce_bench: --max-bytes: bad suffix: 2X\n", 0), 0u) << r.err;
 }
 
 TEST_F(Cli, RuntimeFailureExitsOne) {

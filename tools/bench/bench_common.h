@@ -1,4 +1,4 @@
-// Shared pieces of da_bench_loader: a tiny "--name value" parser, a clock,
+// Shared pieces of da_bench_loader: the options of each subcommand, a clock,
 // and the best/median summary of repeated timings.
 #pragma once
 
@@ -7,57 +7,49 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <map>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace da::bench {
 
-class UsageError : public std::runtime_error {
- public:
-  explicit UsageError(const std::string& message) : std::runtime_error(message) {}
+// The options of each subcommand (declared in main.cpp).
+struct GenerateOptions {
+  std::string out;
+  int64_t bands = 3;
+  std::string dtype = "uint8";
+  int64_t size = 512;
+  int64_t tiles = 64;
+  int deflate = 0;
+  uint64_t seed = 0;
 };
 
-// "--name value" pairs after the subcommand, plus positional arguments.
-class Args {
- public:
-  Args(int argc, char** argv, int first) {
-    for (int i = first; i < argc; ++i) {
-      const std::string arg = argv[i];
-      if (arg.rfind("--", 0) == 0) {
-        if (i + 1 >= argc) throw UsageError(arg + " needs a value");
-        values_[arg.substr(2)] = argv[++i];
-      } else {
-        positional_.push_back(arg);
-      }
-    }
-  }
-  const std::vector<std::string>& positional() const { return positional_; }
-  std::string text(const std::string& name, const std::string& fallback = "") const {
-    auto it = values_.find(name);
-    return it == values_.end() ? fallback : it->second;
-  }
-  int64_t integer(const std::string& name, int64_t fallback, int64_t low, int64_t high) const {
-    auto it = values_.find(name);
-    if (it == values_.end()) return fallback;
-    size_t used = 0;
-    int64_t value = 0;
-    try {
-      value = std::stoll(it->second, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != it->second.size() || value < low || value > high) {
-      throw UsageError("--" + name + " " + it->second + ": expected an integer in [" + std::to_string(low) + ", " +
-                       std::to_string(high) + "]");
-    }
-    return value;
-  }
+struct RawOptions {
+  std::vector<std::string> files;
+  int repeat = 3;
+  int64_t buffer_kib = 0;  // 0: the fastest of 64, 256 and 1024
+};
 
- private:
-  std::map<std::string, std::string> values_;
-  std::vector<std::string> positional_;
+struct LoaderPassOptions {
+  std::string file;
+  int workers = 1;
+  int64_t batch = 16;
+  int prefetch = 4;
+  int threads = 1;
+  int repeat = 3;
+  std::string output = "normalized";  // or "stored"
+};
+
+struct ChunksOptions {
+  std::string file;
+  int threads = 2;
+  int repeat = 3;
+};
+
+struct BreakdownOptions {
+  std::string file;
+  int64_t batch = 16;
+  int threads = 1;
+  int repeat = 3;
 };
 
 inline double now_s() {
@@ -94,10 +86,10 @@ struct Timings {
 constexpr double kMiB = 1024.0 * 1024.0;
 
 // Subcommands (each returns the process exit status).
-int run_generate(const Args& args);
-int run_raw(const Args& args);
-int run_chunks(const Args& args);
-int run_loader(const Args& args);
-int run_breakdown(const Args& args);
+int run_generate(const GenerateOptions& options);
+int run_raw(const RawOptions& options);
+int run_chunks(const ChunksOptions& options);
+int run_loader(const LoaderPassOptions& options);
+int run_breakdown(const BreakdownOptions& options);
 
 }  // namespace da::bench

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "config/errors.h"
 #include "io/batch_reader.h"
 #include "io/pixel_type.h"
 #include "io/tile_archive.h"
@@ -49,18 +50,17 @@ void fused(const void* raw, float* out, int64_t channels, int64_t plane, const s
 
 }  // namespace
 
-int run_breakdown(const Args& args) {
-  if (args.positional().size() != 1) throw UsageError("breakdown needs one FILE");
-  const std::string path = args.positional()[0];
-  const int64_t batch = args.integer("batch", 16, 1, 4096);
-  const int repeat = static_cast<int>(args.integer("repeat", 3, 1, 100));
-  at::set_num_threads(static_cast<int>(args.integer("threads", 1, 1, 64)));
+int run_breakdown(const BreakdownOptions& breakdown) {
+  const std::string& path = breakdown.file;
+  const int64_t batch = breakdown.batch;
+  const int repeat = breakdown.repeat;
+  at::set_num_threads(breakdown.threads);
   io::TileArchive archive(path);
   const io::ArchiveInfo& info = archive.info();
-  if (info.pixel_type == io::PixelType::kFloat32) throw UsageError("breakdown: uint8 and uint16 archives only");
+  if (info.pixel_type == io::PixelType::kFloat32) throw config::UsageError("breakdown: uint8 and uint16 archives only");
   const bool u8 = info.pixel_type == io::PixelType::kUint8;
   const int64_t tiles = archive.size() / batch * batch;
-  if (tiles == 0) throw UsageError("breakdown: fewer tiles than one batch");
+  if (tiles == 0) throw config::UsageError("breakdown: fewer tiles than one batch");
   const int64_t channels = info.channels(), plane = info.height * info.width;
   const size_t tile_bytes = archive.image_bytes();
   const double tile_mb = tile_bytes / kMiB;

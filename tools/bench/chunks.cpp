@@ -183,11 +183,10 @@ class ChunkReader {
 
 }  // namespace
 
-int run_chunks(const Args& args) {
-  if (args.positional().size() != 1) throw UsageError("chunks needs one FILE");
-  const std::string path = args.positional()[0];
-  const int max_threads = static_cast<int>(args.integer("threads", 2, 1, 64));
-  const int repeat = static_cast<int>(args.integer("repeat", 3, 1, 100));
+int run_chunks(const ChunksOptions& options) {
+  const std::string& path = options.file;
+  const int max_threads = options.threads;
+  const int repeat = options.repeat;
   std::vector<Mode> modes{Mode::kH5Dread, Mode::kDirectZlib, Mode::kTileArchive};
 #ifdef DA_BENCH_HAVE_LIBDEFLATE
   modes.push_back(Mode::kDirectLibdeflate);

@@ -72,17 +72,14 @@ void make_band(std::mt19937_64& rng, Xorshift& noise, int64_t size, float noise_
 
 }  // namespace
 
-int run_generate(const Args& args) {
-  const std::string out = args.text("out");
-  if (out.empty()) throw UsageError("generate needs --out FILE");
-  const int64_t bands = args.integer("bands", 3, 1, 16);
-  const std::string dtype = args.text("dtype", "uint8");
-  if (dtype != "uint8" && dtype != "uint16") throw UsageError("--dtype must be uint8 or uint16");
-  const bool u16 = dtype == "uint16";
-  const int64_t size = args.integer("size", 512, 8, 4096);
-  const int64_t tiles = args.integer("tiles", 64, 1, 1000000);
-  const int deflate = static_cast<int>(args.integer("deflate", 0, 0, 9));
-  const uint64_t seed = static_cast<uint64_t>(args.integer("seed", 0, 0, INT64_MAX));
+int run_generate(const GenerateOptions& options) {
+  const std::string& out = options.out;
+  const int64_t bands = options.bands;
+  const bool u16 = options.dtype == "uint16";
+  const int64_t size = options.size;
+  const int64_t tiles = options.tiles;
+  const int deflate = options.deflate;
+  const uint64_t seed = options.seed;
 
   io::TileArchiveLayout layout;
   layout.domain = "bench";
@@ -120,7 +117,7 @@ int run_generate(const Args& args) {
   writer.close();
   std::printf(
       "RESULT kind=generate file=%s tiles=%lld bands=%lld dtype=%s size=%lld deflate=%d shuffle=%d checksum=%lld\n",
-      out.c_str(), static_cast<long long>(tiles), static_cast<long long>(bands), dtype.c_str(),
+      out.c_str(), static_cast<long long>(tiles), static_cast<long long>(bands), options.dtype.c_str(),
       static_cast<long long>(size), deflate, layout.shuffle ? 1 : 0, static_cast<long long>(checksum));
   return 0;
 }

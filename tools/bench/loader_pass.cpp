@@ -19,25 +19,22 @@
 
 namespace da::bench {
 
-int run_loader(const Args& args) {
-  if (args.positional().size() != 1) throw UsageError("loader needs one FILE");
-  const std::string path = args.positional()[0];
+int run_loader(const LoaderPassOptions& pass) {
+  const std::string& path = pass.file;
   io::LoaderOptions options;
-  options.batch_size = args.integer("batch", 16, 1, 4096);
-  options.workers = static_cast<int>(args.integer("workers", 1, 0, 64));
-  options.prefetch = static_cast<int>(args.integer("prefetch", 4, 1, 1024));
+  options.batch_size = pass.batch;
+  options.workers = pass.workers;
+  options.prefetch = pass.prefetch;
   options.seed = 1;
   options.shuffle = true;
   options.remainder = io::Remainder::kWrap;
   options.load_masks = false;
   options.normalization.mode = io::NormalizationMode::kDtype;
-  const std::string output = args.text("output", "normalized");
-  if (output != "normalized" && output != "stored") throw UsageError("--output must be normalized or stored");
-  options.normalize = output == "normalized";
-  const int repeat = static_cast<int>(args.integer("repeat", 3, 1, 100));
+  options.normalize = pass.output == "normalized";
+  const int repeat = pass.repeat;
   // Intra-op threads of ATen (the normalisation arithmetic, at::stack). One
   // by default: the workers are the parallelism, and this machine has 2 cores.
-  const int threads = static_cast<int>(args.integer("threads", 1, 1, 64));
+  const int threads = pass.threads;
   at::set_num_threads(threads);
 
   io::TileLoader loader(options, {path});

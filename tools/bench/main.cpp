@@ -2,55 +2,132 @@
 // chunk reads and io::TileLoader on them. tools/bench/loader_bench.sh runs
 // the whole comparison (with h5py) and prints the table of README.md's
 // "Performance / Loader" section.
-#include <cstdio>
+#include <CLI/CLI.hpp>
+
 #include <exception>
+#include <iostream>
 #include <string>
 
+#include "command_line/checks.h"
+#include "command_line/parse.h"
+#include "config/errors.h"
 #include "tools/bench/bench_common.h"
 
 namespace {
 
-const char* kUsage =
-    "usage: da_bench_loader SUBCOMMAND ...\n"
-    "  generate --out FILE [--bands 3] [--dtype uint8|uint16] [--size 512] [--tiles 64] [--deflate 0-9] [--seed 0]\n"
-    "      one archive of image-like tiles (shuffle filter with deflate for uint16, as `da_tiles make`)\n"
-    "  raw FILE... [--repeat 3] [--buffer-kib N]\n"
-    "      read() of the whole file into one reused buffer (fastest of 64 KiB, 256 KiB, 1 MiB), page cache warmed by "
-    "an untimed first pass\n"
-    "  loader FILE [--workers 1] [--batch 16] [--prefetch 4] [--threads 1] [--repeat 3]\n"
-    "         [--output normalized|stored]   stored: pixels as stored, normalised later on the device\n"
-    "      io::TileLoader epochs (shuffled, dtype normalisation, no augmentation, no masks);\n"
-    "      --threads sets at::set_num_threads; prints band 0's raw-value sum from an extra epoch\n"
-    "  chunks FILE [--threads 2] [--repeat 3]\n"
-    "      H5Dread vs H5Dread_chunk + own inflate (zlib, libdeflate) with 1..threads threads\n"
-    "  breakdown FILE [--batch 16] [--threads 1] [--repeat 3]\n"
-    "      one thread: TileArchive::read_image of every tile, the loader's conversion and\n"
-    "      normalisation of in-memory tiles, and the same fused into one pass\n"
-    "Results are lines 'RESULT kind=... key=value ...'; MB are MiB of decoded tile bytes\n"
-    "(raw: file bytes).\n";
+using namespace da::bench;
+using da::command_line::integer_at_least;
+using da::command_line::integer_in;
+using da::command_line::one_of;
+
+// Repetitions and threads, the same for every subcommand that has them.
+void add_repeat(CLI::App& command, int& repeat) {
+  command.add_option("--repeat", repeat, "timed passes")->check(integer_in(1, 100))->capture_default_str();
+}
+
+void add_threads(CLI::App& command, int& threads, const std::string& help) {
+  command.add_option("--threads", threads, help)->check(integer_in(1, 64))->capture_default_str();
+}
+
+CLI::App* add_generate(CLI::App& app, GenerateOptions& o) {
+  CLI::App* c = app.add_subcommand("generate",
+                                   "One archive of image-like tiles (shuffle filter with deflate for "
+                                   "uint16, as `da_tiles make`)");
+  c->add_option("--out", o.out, "the archive to write")->type_name("FILE")->required();
+  c->add_option("--bands", o.bands, "bands per tile")->check(integer_in(1, 16))->capture_default_str();
+  c->add_option("--dtype", o.dtype, "pixel type")->check(one_of("dtype", {"uint8", "uint16"}))->capture_default_str();
+  c->add_option("--size", o.size, "tile size in pixels")->check(integer_in(8, 4096))->capture_default_str();
+  c->add_option("--tiles", o.tiles, "tiles")->check(integer_in(1, 1000000))->capture_default_str();
+  c->add_option("--deflate", o.deflate, "deflate level (0: none)")->check(integer_in(0, 9))->capture_default_str();
+  c->add_option("--seed", o.seed, "random seed")->check(integer_at_least(0))->capture_default_str();
+  return c;
+}
+
+CLI::App* add_raw(CLI::App& app, RawOptions& o) {
+  CLI::App* c = app.add_subcommand("raw",
+                                   "read() of the whole file into one reused buffer (fastest of 64 KiB, "
+                                   "256 KiB, 1 MiB), page cache warmed by an untimed first pass");
+  c->add_option("FILE", o.files, "files to read")->required();
+  add_repeat(*c, o.repeat);
+  c->add_option("--buffer-kib", o.buffer_kib, "only this buffer size")->check(integer_in(4, 1 << 20));
+  return c;
+}
+
+CLI::App* add_loader(CLI::App& app, LoaderPassOptions& o) {
+  CLI::App* c = app.add_subcommand("loader",
+                                   "io::TileLoader epochs (shuffled, dtype normalisation, no augmentation, no masks);\n"
+                                   "prints band 0's raw-value sum from an extra epoch");
+  c->add_option("FILE", o.file, "tile archive")->required();
+  c->add_option("--workers", o.workers, "loader threads")->check(integer_in(0, 64))->capture_default_str();
+  c->add_option("--batch", o.batch, "tiles per batch")->check(integer_in(1, 4096))->capture_default_str();
+  c->add_option("--prefetch", o.prefetch, "batches in flight")->check(integer_in(1, 1024))->capture_default_str();
+  add_threads(*c, o.threads, "at::set_num_threads");
+  add_repeat(*c, o.repeat);
+  c->add_option("--output", o.output, "stored: pixels as stored, normalised later on the device")
+      ->check(one_of("output", {"normalized", "stored"}))
+      ->capture_default_str();
+  return c;
+}
+
+CLI::App* add_chunks(CLI::App& app, ChunksOptions& o) {
+  CLI::App* c = app.add_subcommand("chunks",
+                                   "H5Dread vs H5Dread_chunk + own inflate (zlib, libdeflate) with "
+                                   "1..threads threads");
+  c->add_option("FILE", o.file, "tile archive")->required();
+  add_threads(*c, o.threads, "most threads");
+  add_repeat(*c, o.repeat);
+  return c;
+}
+
+CLI::App* add_breakdown(CLI::App& app, BreakdownOptions& o) {
+  CLI::App* c = app.add_subcommand("breakdown",
+                                   "One thread: TileArchive::read_image of every tile, the loader's conversion and\n"
+                                   "normalisation of in-memory tiles, and the same fused into one pass");
+  c->add_option("FILE", o.file, "tile archive (uint8 or uint16)")->required();
+  c->add_option("--batch", o.batch, "tiles per batch")->check(integer_in(1, 4096))->capture_default_str();
+  add_threads(*c, o.threads, "at::set_num_threads");
+  add_repeat(*c, o.repeat);
+  return c;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace da::bench;
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-    std::fputs(kUsage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
-  }
-  const std::string command = argv[1];
+  const auto app = da::command_line::make_app("da_bench_loader", "Tile archive read benchmarks.");
+  app->footer(
+      "Results are lines 'RESULT kind=... key=value ...'; MB are MiB of decoded tile bytes\n"
+      "(raw: file bytes).");
+  app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app->require_subcommand(1);
+  GenerateOptions generate;
+  RawOptions raw;
+  LoaderPassOptions loader;
+  ChunksOptions chunks;
+  BreakdownOptions breakdown;
+  const CLI::App* generate_command = add_generate(*app, generate);
+  const CLI::App* raw_command = add_raw(*app, raw);
+  const CLI::App* loader_command = add_loader(*app, loader);
+  const CLI::App* chunks_command = add_chunks(*app, chunks);
+  add_breakdown(*app, breakdown);
+  std::string command;
   try {
-    const Args args(argc, argv, 2);
-    if (command == "generate") return run_generate(args);
-    if (command == "raw") return run_raw(args);
-    if (command == "loader") return run_loader(args);
-    if (command == "chunks") return run_chunks(args);
-    if (command == "breakdown") return run_breakdown(args);
-    throw UsageError("unknown subcommand '" + command + "'");
-  } catch (const UsageError& error) {
-    std::fprintf(stderr, "da_bench_loader: %s\n%s", error.what(), kUsage);
+    const std::string help = da::command_line::parse(*app, argc, argv);
+    if (!help.empty()) {
+      std::cout << help;
+      return 0;
+    }
+    command = app->get_subcommands().front()->get_name();
+    if (generate_command->parsed()) return run_generate(generate);
+    if (raw_command->parsed()) return run_raw(raw);
+    if (loader_command->parsed()) return run_loader(loader);
+    if (chunks_command->parsed()) return run_chunks(chunks);
+    return run_breakdown(breakdown);  // CLI11 requires one command: what is left
+  } catch (const da::config::UsageError& error) {
+    // The help of the command that failed (or of all) after the message.
+    std::cerr << "da_bench_loader: " << error.what() << "\n" << app->help();
     return 2;
   } catch (const std::exception& error) {
-    std::fprintf(stderr, "da_bench_loader %s: %s\n", command.c_str(), error.what());
+    std::cerr << "da_bench_loader " << command << ": " << error.what() << "\n";
     return 1;
   }
 }

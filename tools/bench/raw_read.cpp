@@ -36,12 +36,11 @@ int64_t read_all(const std::string& path, std::vector<char>& buffer) {
 
 }  // namespace
 
-int run_raw(const Args& args) {
-  if (args.positional().empty()) throw UsageError("raw needs FILE...");
-  const int repeat = static_cast<int>(args.integer("repeat", 3, 1, 100));
+int run_raw(const RawOptions& options) {
+  const int repeat = options.repeat;
   std::vector<int64_t> sizes_kib{64, 256, 1024};
-  if (!args.text("buffer-kib").empty()) sizes_kib = {args.integer("buffer-kib", 256, 4, 1 << 20)};
-  for (const std::string& path : args.positional()) {
+  if (options.buffer_kib > 0) sizes_kib = {options.buffer_kib};
+  for (const std::string& path : options.files) {
     Timings best;
     size_t best_buffer = 0;
     int64_t bytes = 0;

@@ -22,6 +22,7 @@
 #include <mpi.h>
 
 #include <ATen/ATen.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -32,10 +33,14 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <iostream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "command_line/checks.h"
+#include "command_line/parse.h"
+#include "config/errors.h"
 #include "dist/bootstrap.h"
 #include "dist/communicator.h"
 
@@ -45,8 +50,8 @@ struct Options {
   int64_t min_bytes = 1 << 10;
   int64_t max_bytes = int64_t{256} << 20;
   int64_t factor = 4;
-  int64_t iters = 0;                         // 0: scaled by size from budget_bytes
-  int64_t budget_bytes = int64_t{1} << 30;   // bytes reduced per size and implementation
+  int64_t iters = 0;                        // 0: scaled by size from budget_bytes
+  int64_t budget_bytes = int64_t{1} << 30;  // bytes reduced per size and implementation
   int64_t min_iters = 5;
   int64_t max_iters = 1000;
   int64_t warmup = 5;
@@ -54,65 +59,68 @@ struct Options {
   int inject_error_rank = -1;  // tests the check: this rank corrupts one reduced value
 };
 
-// "4096", "4K", "64M", "1G" (binary multiples).
-int64_t parse_size(const std::string& text, const char* flag) {
-  char* end = nullptr;
-  const double value = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || value < 0) throw std::invalid_argument(std::string(flag) + ": not a size: " + text);
-  double scale = 1;
-  const std::string suffix(end);
-  if (suffix == "K" || suffix == "k" || suffix == "KiB") scale = 1024.0;
-  else if (suffix == "M" || suffix == "MiB") scale = 1024.0 * 1024;
-  else if (suffix == "G" || suffix == "GiB") scale = 1024.0 * 1024 * 1024;
-  else if (!suffix.empty() && suffix != "B") throw std::invalid_argument(std::string(flag) + ": bad suffix: " + text);
-  return static_cast<int64_t>(value * scale);
+// "4096", "4K", "64M", "1G" (binary multiples), turned into bytes.
+const CLI::Validator kBytes(
+    [](std::string& text) -> std::string {
+      char* end = nullptr;
+      const double value = std::strtod(text.c_str(), &end);
+      if (end == text.c_str() || value < 0) return "not a size: " + text;
+      double scale = 1;
+      const std::string suffix(end);
+      if (suffix == "K" || suffix == "k" || suffix == "KiB")
+        scale = 1024.0;
+      else if (suffix == "M" || suffix == "MiB")
+        scale = 1024.0 * 1024;
+      else if (suffix == "G" || suffix == "GiB")
+        scale = 1024.0 * 1024 * 1024;
+      else if (!suffix.empty() && suffix != "B")
+        return "bad suffix: " + text;
+      text = std::to_string(static_cast<int64_t>(value * scale));
+      return "";
+    },
+    "");
+
+void add_options(CLI::App& app, Options& o) {
+  using da::command_line::integer_at_least;
+  app.add_option("--min-bytes", o.min_bytes, "smallest message (a multiple of 4)")
+      ->type_name("SIZE")
+      ->transform(kBytes)
+      ->capture_default_str();
+  app.add_option("--max-bytes", o.max_bytes, "largest message")
+      ->type_name("SIZE")
+      ->transform(kBytes)
+      ->capture_default_str();
+  app.add_option("--factor", o.factor, "ratio of consecutive sizes")->check(integer_at_least(2))->capture_default_str();
+  app.add_option("--iters", o.iters, "timed iterations per size (0: from --budget-bytes)")
+      ->check(integer_at_least(0))
+      ->capture_default_str();
+  app.add_option("--budget-bytes", o.budget_bytes, "bytes reduced per size and implementation without --iters")
+      ->type_name("SIZE")
+      ->transform(kBytes);
+  app.add_option("--min-iters", o.min_iters, "fewest timed iterations from the budget")
+      ->check(integer_at_least(1))
+      ->capture_default_str();
+  app.add_option("--max-iters", o.max_iters, "most timed iterations from the budget")
+      ->check(integer_at_least(1))
+      ->capture_default_str();
+  app.add_option("--warmup", o.warmup, "untimed operations per size")
+      ->check(integer_at_least(0))
+      ->capture_default_str();
+  app.add_flag_callback(
+      "--no-raw", [&o] { o.raw = false; },
+      "time only the communicator (not MPI_Allreduce and MPI_Iallreduce+MPI_Wait)");
+  app.add_option("--inject-error", o.inject_error_rank, "this rank corrupts one reduced value (tests the value check)")
+      ->type_name("RANK")
+      ->check(integer_at_least(0));
 }
 
-int64_t parse_int(const std::string& text, const char* flag) {
-  char* end = nullptr;
-  const long long value = std::strtoll(text.c_str(), &end, 10);
-  if (end == text.c_str() || *end != '\0' || value < 0) {
-    throw std::invalid_argument(std::string(flag) + ": not a non-negative integer: " + text);
-  }
-  return value;
-}
-
-const char* kUsage =
-    "usage: mpirun -np N allreduce_bench [--min-bytes 1K] [--max-bytes 256M] [--factor 4]\n"
-    "                                    [--iters N | --budget-bytes 1G] [--min-iters 5] [--max-iters 1000]\n"
-    "                                    [--warmup 5] [--no-raw] [--inject-error RANK]\n"
-    "Sizes are float32 message sizes in bytes (suffixes K, M, G are binary). Without --iters the\n"
-    "number of timed iterations per size is budget-bytes / size, clamped to [min-iters, max-iters].\n"
-    "--no-raw times only the communicator (not MPI_Allreduce and MPI_Iallreduce+MPI_Wait).\n"
-    "--inject-error RANK makes that rank corrupt one reduced value (to test the value check).\n";
-
-Options parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--min-bytes") o.min_bytes = parse_size(value(), "--min-bytes");
-    else if (arg == "--max-bytes") o.max_bytes = parse_size(value(), "--max-bytes");
-    else if (arg == "--factor") o.factor = parse_int(value(), "--factor");
-    else if (arg == "--iters") o.iters = parse_int(value(), "--iters");
-    else if (arg == "--budget-bytes") o.budget_bytes = parse_size(value(), "--budget-bytes");
-    else if (arg == "--min-iters") o.min_iters = parse_int(value(), "--min-iters");
-    else if (arg == "--max-iters") o.max_iters = parse_int(value(), "--max-iters");
-    else if (arg == "--warmup") o.warmup = parse_int(value(), "--warmup");
-    else if (arg == "--no-raw") o.raw = false;
-    else if (arg == "--inject-error") o.inject_error_rank = static_cast<int>(parse_int(value(), "--inject-error"));
-    else if (arg == "--help" || arg == "-h") throw std::invalid_argument("");
-    else throw std::invalid_argument("unknown argument: " + arg);
-  }
-  if (o.min_bytes < 4 || o.min_bytes % 4 != 0) throw std::invalid_argument("--min-bytes must be a positive multiple of 4");
-  if (o.max_bytes < o.min_bytes) throw std::invalid_argument("--max-bytes must be at least --min-bytes");
-  if (o.max_bytes / 4 > INT32_MAX) throw std::invalid_argument("--max-bytes: at most 2^31-1 floats per MPI call");
-  if (o.factor < 2) throw std::invalid_argument("--factor must be at least 2");
-  if (o.min_iters < 1 || o.max_iters < o.min_iters) throw std::invalid_argument("need 1 <= --min-iters <= --max-iters");
-  return o;
+// What the options must satisfy together.
+void check(const Options& o) {
+  using da::config::UsageError;
+  if (o.min_bytes < 4 || o.min_bytes % 4 != 0) throw UsageError("--min-bytes must be a positive multiple of 4");
+  if (o.max_bytes < o.min_bytes) throw UsageError("--max-bytes must be at least --min-bytes");
+  if (o.max_bytes / 4 > INT32_MAX) throw UsageError("--max-bytes: at most 2^31-1 floats per MPI call");
+  if (o.max_iters < o.min_iters) throw UsageError("need --min-iters <= --max-iters");
 }
 
 struct Result {
@@ -182,12 +190,25 @@ void check_mpi(int rc, const char* call) {
 
 int main(int argc, char** argv) {
   Options options;
+  const auto app = da::command_line::make_app(
+      "allreduce_bench",
+      "All-reduce of float32 messages (sum, in place) per size: our communicator against MPI_Allreduce\n"
+      "and MPI_Iallreduce+MPI_Wait, value-checked on every rank. Run it as mpirun -np N allreduce_bench.");
+  app->footer(
+      "Sizes are in bytes (suffixes K, M, G are binary). Without --iters the number of timed\n"
+      "iterations per size is budget-bytes / size, clamped to [min-iters, max-iters].");
+  app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  add_options(*app, options);
   try {
-    options = parse(argc, argv);
-  } catch (const std::invalid_argument& e) {
-    if (e.what()[0] != '\0') std::fprintf(stderr, "allreduce_bench: %s\n", e.what());
-    std::fputs(kUsage, e.what()[0] != '\0' ? stderr : stdout);
-    return e.what()[0] != '\0' ? 2 : 0;
+    const std::string help = da::command_line::parse(*app, argc, argv);
+    if (!help.empty()) {
+      std::cout << help;
+      return 0;
+    }
+    check(options);
+  } catch (const da::config::UsageError& e) {
+    std::cerr << "allreduce_bench: " << e.what() << "\n" << app->help();
+    return 2;
   }
 
   // MPI is initialised here (not only by the Session) so that the raw
@@ -242,8 +263,9 @@ int main(int argc, char** argv) {
     if (rank == 0) {
       std::printf("# all-reduce, float32, sum, in place; %d ranks; %s; communicator backend '%s'\n", size,
                   da::dist::mpi_library_version().c_str(), comm->backend().c_str());
-      std::printf("# time: average per operation after warm-up, slowest rank; algbw = size / time; "
-                  "busbw = algbw * 2(n-1)/n; GB/s = 1e9 B/s\n");
+      std::printf(
+          "# time: average per operation after warm-up, slowest rank; algbw = size / time; "
+          "busbw = algbw * 2(n-1)/n; GB/s = 1e9 B/s\n");
       std::printf("#%29s", "");
       for (const auto& impl : impls) std::printf(" %-29s", (std::string("--- ") + impl.title + " ").c_str());
       std::printf("\n#%11s %10s %6s", "size(B)", "count", "iters");
@@ -290,7 +312,7 @@ int main(int argc, char** argv) {
         std::printf("%s %s %.3f", i == 0 ? "" : ",", impls[i].title, impls[i].sum_busbw / sizes);
       }
       std::printf("\n# %s\n", all_ok ? "values correct on every rank"
-                                   : "values WRONG on at least one rank (see the messages above)");
+                                     : "values WRONG on at least one rank (see the messages above)");
     }
     status = all_ok ? 0 : 1;
   } catch (const std::exception& e) {

@@ -23,12 +23,12 @@
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/cuda.h>
 
+#include <CLI/CLI.hpp>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -37,6 +37,9 @@
 #include <string>
 #include <vector>
 
+#include "command_line/checks.h"
+#include "command_line/parse.h"
+#include "config/errors.h"
 #include "config/loader.h"
 #include "dist/local_communicator.h"
 #include "io/tile_loader.h"
@@ -57,49 +60,16 @@ struct Args {
   std::string dump_state;
 };
 
-constexpr const char* kUsage =
-    "usage: da_bench_step --config FILE [--set key=value ...] [--steps N=10] [--warmup N=2] [--dump-state FILE]\n";
-
-[[noreturn]] void usage_error(const std::string& message) {
-  std::cerr << "da_bench_step: " << message << "\n" << kUsage;
-  std::exit(2);
-}
-
-std::int64_t count_arg(const std::string& flag, const std::string& text, std::int64_t min) {
-  char* end = nullptr;
-  const long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || v < min) {
-    usage_error(flag + ": expected an integer >= " + std::to_string(min) + ", got '" + text + "'");
-  }
-  return v;
-}
-
-Args parse(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") {
-      std::cout << "da_bench_step: compute-only training steps on one fixed batch (tools/bench_train)\n" << kUsage;
-      std::exit(0);
-    }
-    if (i + 1 >= argc) usage_error(flag + ": missing value");
-    const std::string value = argv[++i];
-    if (flag == "--config") {
-      a.config = value;
-    } else if (flag == "--set") {
-      a.sets.push_back(value);
-    } else if (flag == "--steps") {
-      a.steps = count_arg(flag, value, 1);
-    } else if (flag == "--warmup") {
-      a.warmup = count_arg(flag, value, 0);
-    } else if (flag == "--dump-state") {
-      a.dump_state = value;
-    } else {
-      usage_error("unknown option " + flag);
-    }
-  }
-  if (a.config.empty()) usage_error("--config is required");
-  return a;
+void add_options(CLI::App& app, Args& a) {
+  using command_line::integer_at_least;
+  app.add_option("--config", a.config, "da_dist configuration")->type_name("FILE")->required();
+  app.add_option("--set", a.sets, "override one option by its dotted path, as da_dist's --set (repeatable)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
+  app.add_option("--steps", a.steps, "timed training steps")->check(integer_at_least(1))->capture_default_str();
+  app.add_option("--warmup", a.warmup, "untimed steps before them")->check(integer_at_least(0))->capture_default_str();
+  app.add_option("--dump-state", a.dump_state, "write the initial tensors to FILE and exit without training")
+      ->type_name("FILE");
 }
 
 // The first batch of one domain's training loader, copied out of the
@@ -194,7 +164,21 @@ int run(const Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Args args = parse(argc, argv);
+  Args args;
+  const auto app =
+      da::command_line::make_app("da_bench_step", "Compute-only training steps on one fixed batch (tools/bench_train).");
+  app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  add_options(*app, args);
+  try {
+    const std::string help = da::command_line::parse(*app, argc, argv);
+    if (!help.empty()) {
+      std::cout << help;
+      return 0;
+    }
+  } catch (const da::config::UsageError& e) {
+    std::cerr << "da_bench_step: " << e.what() << "\n" << app->help();
+    return 2;
+  }
   try {
     return run(args);
   } catch (const std::exception& e) {

@@ -3,12 +3,13 @@
 // problems are collected and the run goes on, so one pass lists them all.
 #include "inspect.h"
 
+#include <CLI/CLI.hpp>
+
 #include <cmath>
 #include <cstdio>
 #include <iostream>
 
 #include "io/tile_archive.h"
-#include "options.h"
 #include "tile_stats.h"
 
 namespace da::tiles {
@@ -144,12 +145,18 @@ class Inspector {
 
 }  // namespace
 
-int run_inspect(const std::vector<std::string>& args) {
-  const Options options(args, {}, {"verify"});
-  if (options.positional().empty()) throw UsageError("inspect needs at least one archive file");
-  const bool verify = options.flag("verify");
+CLI::App* add_inspect_command(CLI::App& app, InspectOptions& options) {
+  CLI::App* command = app.add_subcommand("inspect", "What tile archives hold: counts, shape, classes with a pixel "
+                                                    "histogram, band statistics");
+  command->add_option("FILE", options.files, "tile archives")->required();
+  command->add_flag("--verify", options.verify, "check every tile and list every problem (exit status 1 if any)");
+  return command;
+}
+
+int run_inspect(const InspectOptions& options) {
+  const bool verify = options.verify;
   int64_t problems = 0;
-  for (const std::string& path : options.positional()) {
+  for (const std::string& path : options.files) {
     std::vector<std::string> found;
     try {
       const io::TileArchive archive(path);
@@ -166,7 +173,7 @@ int run_inspect(const std::vector<std::string>& args) {
   }
   if (verify) {
     std::cout << "verify: " << problems << " problem" << (problems == 1 ? "" : "s") << " in "
-              << options.positional().size() << " file" << (options.positional().size() == 1 ? "" : "s") << "\n";
+              << options.files.size() << " file" << (options.files.size() == 1 ? "" : "s") << "\n";
   }
   return problems > 0 ? 1 : 0;
 }

@@ -5,9 +5,21 @@
 #include <string>
 #include <vector>
 
+namespace CLI {
+class App;
+}
+
 namespace da::tiles {
 
-// Runs the subcommand on its arguments; returns the exit status.
-int run_inspect(const std::vector<std::string>& args);
+struct InspectOptions {
+  std::vector<std::string> files;
+  bool verify = false;
+};
+
+// Declares the subcommand and its options (stored in `options`) on `app`.
+CLI::App* add_inspect_command(CLI::App& app, InspectOptions& options);
+
+// Prints what the archives hold; returns the exit status (1: a problem found).
+int run_inspect(const InspectOptions& options);
 
 }  // namespace da::tiles

@@ -5,67 +5,44 @@
 // its label becomes ignore_index, so nodata never trains as a class.
 #include "make_tiles.h"
 
+#include <CLI/CLI.hpp>
+
 #include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <type_traits>
 
+#include "command_line/checks.h"
+#include "config/errors.h"
 #include "io/tile_archive_writer.h"
-#include "options.h"
 #include "raster_source.h"
 #include "tile_stats.h"
 
 namespace da::tiles {
 namespace {
 
-struct MakeConfig {
-  std::vector<std::string> images;
-  std::vector<std::string> labels;  // empty, or one per image
-  std::string out;
-  int64_t tile_size = 0;
-  int64_t stride = 0;
-  double max_nodata = 0.0;
-  double max_ignore = 1.0;
-  int deflate = 4;
-  std::string domain;
-  std::vector<std::string> classes;
-  std::vector<std::string> bands;  // empty: from the raster
-  int64_t ignore_index = 255;
-};
+using config::UsageError;
 
-MakeConfig parse(const std::vector<std::string>& args) {
-  const Options options(args,
-                        {"image", "labels", "out", "tile-size", "stride", "max-nodata", "max-ignore", "deflate",
-                         "domain", "classes", "bands", "ignore-index"},
-                        {});
-  if (!options.positional().empty()) throw UsageError("make takes no positional arguments");
-  MakeConfig config;
-  config.images = options.all("image");
-  if (config.images.empty()) throw UsageError("missing required option --image");
-  config.labels = options.all("labels");
-  if (!config.labels.empty() && config.labels.size() != config.images.size()) {
-    throw UsageError("give one --labels per --image (" + std::to_string(config.images.size()) + " images, " +
-                     std::to_string(config.labels.size()) + " label rasters)");
+// Fills in the defaults that depend on other options and checks the options
+// against each other.
+void resolve(MakeOptions& options) {
+  if (!options.labels.empty() && options.labels.size() != options.images.size()) {
+    throw UsageError("give one --labels per --image (" + std::to_string(options.images.size()) + " images, " +
+                     std::to_string(options.labels.size()) + " label rasters)");
   }
-  config.out = options.required_text("out");
-  if (!options.has("tile-size")) throw UsageError("missing required option --tile-size");
-  config.tile_size = options.integer("tile-size", 0, 1, 65536);
-  config.stride = options.integer("stride", config.tile_size, 1, 65536);
-  config.max_nodata = options.number("max-nodata", 0.0, 0.0, 1.0);
-  config.max_ignore = options.number("max-ignore", 1.0, 0.0, 1.0);
-  config.deflate = static_cast<int>(options.integer("deflate", 4, 0, 9));
-  config.ignore_index = options.integer("ignore-index", 255, 0, 255);
-  config.domain = options.text("domain", std::filesystem::path(config.out).stem().string());
-  if (options.has("classes")) config.classes = split_list(options.text("classes"), "classes");
-  if (!config.labels.empty() && config.classes.empty()) throw UsageError("--labels needs --classes");
-  if (config.labels.empty() && !config.classes.empty()) throw UsageError("--classes needs --labels");
-  if (static_cast<int64_t>(config.classes.size()) > config.ignore_index) {
-    throw UsageError("more classes than ignore_index " + std::to_string(config.ignore_index) + " allows");
+  if (options.stride == 0) options.stride = options.tile_size;
+  if (options.domain.empty()) options.domain = std::filesystem::path(options.out).stem().string();
+  if (!options.labels.empty() && options.classes.empty()) throw UsageError("--labels needs --classes");
+  if (options.labels.empty() && !options.classes.empty()) throw UsageError("--classes needs --labels");
+  if (static_cast<int64_t>(options.classes.size()) > options.ignore_index) {
+    throw UsageError("more classes than ignore_index " + std::to_string(options.ignore_index) + " allows");
   }
-  if (options.has("bands")) config.bands = split_list(options.text("bands"), "bands");
-  return config;
 }
+
+// A name in a comma-separated list: CLI11 drops the empty items between
+// commas ("a,,b" is a, b) but keeps an empty value ("").
+const CLI::Validator kNamed([](std::string& item) { return item.empty() ? "expected names, got ''" : ""; }, "");
 
 // Marks nodata pixels of a [bands, pixels] tile in `valid` (0 = nodata) and returns their count.
 template <typename T>
@@ -114,7 +91,7 @@ void zero_non_finite(void* tile, io::PixelType type, int64_t values) {
 }
 
 // The layout every raster must agree with, from the first raster.
-io::TileArchiveLayout make_layout(const MakeConfig& config, const std::vector<std::unique_ptr<RasterSource>>& images) {
+io::TileArchiveLayout make_layout(const MakeOptions& config, const std::vector<std::unique_ptr<RasterSource>>& images) {
   const RasterSource& first = *images.front();
   io::TileArchiveLayout layout;
   layout.domain = config.domain;
@@ -154,7 +131,7 @@ struct Counts {
 };
 
 // Cuts one image (and its label raster) into `writer`.
-void tile_raster(const MakeConfig& config, const RasterSource& image, const RasterSource* labels, int32_t source_id,
+void tile_raster(const MakeOptions& config, const RasterSource& image, const RasterSource* labels, int32_t source_id,
                  io::TileArchiveWriter& writer, BandAccumulator& stats, Counts& counts) {
   if (labels != nullptr && (labels->width() != image.width() || labels->height() != image.height())) {
     throw std::runtime_error(labels->path() + ": size " + std::to_string(labels->width()) + "x" +
@@ -214,8 +191,45 @@ void tile_raster(const MakeConfig& config, const RasterSource& image, const Rast
 
 }  // namespace
 
-int run_make(const std::vector<std::string>& args) {
-  const MakeConfig config = parse(args);
+CLI::App* add_make_command(CLI::App& app, MakeOptions& options) {
+  using command_line::integer_in;
+  using command_line::number_in;
+  CLI::App* command = app.add_subcommand("make", "Cuts rasters (any GDAL format) into a tile archive; "
+                                                 "--image/--labels may repeat, in pairs");
+  command->add_option("--image", options.images, "image raster (repeatable)")
+      ->type_name("RASTER")
+      ->allow_extra_args(false)
+      ->required();
+  command->add_option("--labels", options.labels, "label raster of the --image at the same place (repeatable)")
+      ->type_name("RASTER")
+      ->allow_extra_args(false);
+  command->add_option("--out", options.out, "output archive")->type_name("FILE")->required();
+  command->add_option("--tile-size", options.tile_size, "tile size in pixels")->required()->check(integer_in(1, 65536));
+  command->add_option("--stride", options.stride, "pixels between tiles (default: the tile size)")
+      ->check(integer_in(1, 65536));
+  command->add_option("--max-nodata", options.max_nodata, "skip tiles with a larger fraction of nodata pixels")
+      ->check(number_in(0.0, 1.0));
+  command->add_option("--max-ignore", options.max_ignore, "skip tiles with a larger fraction of ignore labels")
+      ->check(number_in(0.0, 1.0));
+  command->add_option("--deflate", options.deflate, "deflate level of the archive")->check(integer_in(0, 9));
+  command->add_option("--domain", options.domain, "domain name recorded in the archive (default: --out's stem)");
+  command->add_option("--classes", options.classes, "class names, required with --labels")
+      ->type_name("a,b,c")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->check(kNamed);
+  command->add_option("--bands", options.bands, "band names (default: the raster's)")
+      ->type_name("a,b,c")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->check(kNamed);
+  command->add_option("--ignore-index", options.ignore_index, "label value of ignored and nodata pixels")
+      ->check(integer_in(0, 255));
+  return command;
+}
+
+int run_make(MakeOptions config) {
+  resolve(config);
   std::vector<std::unique_ptr<RasterSource>> images;
   for (const std::string& path : config.images) images.push_back(std::make_unique<RasterSource>(path));
   std::vector<std::unique_ptr<RasterSource>> labels;

@@ -1,12 +1,35 @@
 // `da_tiles make`: cuts rasters (any GDAL format) into a tile archive.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
+namespace CLI {
+class App;
+}
+
 namespace da::tiles {
 
-// Runs the subcommand on its arguments; returns the exit status.
-int run_make(const std::vector<std::string>& args);
+struct MakeOptions {
+  std::vector<std::string> images;
+  std::vector<std::string> labels;  // empty, or one per image
+  std::string out;
+  int64_t tile_size = 0;
+  int64_t stride = 0;  // 0: the tile size
+  double max_nodata = 0.0;
+  double max_ignore = 1.0;
+  int deflate = 4;
+  std::string domain;                // empty: the output file's stem
+  std::vector<std::string> classes;  // --classes a,b,c
+  std::vector<std::string> bands;    // empty: from the raster
+  int64_t ignore_index = 255;
+};
+
+// Declares the subcommand and its options (stored in `options`) on `app`.
+CLI::App* add_make_command(CLI::App& app, MakeOptions& options);
+
+// Writes the archive; returns the exit status.
+int run_make(MakeOptions options);
 
 }  // namespace da::tiles

@@ -30,6 +30,8 @@
 // stream, derived from the seed with splitmix64.
 #include "synth.h"
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -38,8 +40,8 @@
 #include <iostream>
 #include <random>
 
+#include "command_line/checks.h"
 #include "io/tile_archive_writer.h"
-#include "options.h"
 #include "tile_stats.h"
 
 namespace da::tiles {
@@ -230,14 +232,25 @@ void write_split(const std::string& path, const Domain& domain, int tiles, int s
 
 }  // namespace
 
-int run_synth(const std::vector<std::string>& args) {
-  const Options options(args, {"out", "tiles", "val-tiles", "size", "seed"}, {});
-  if (!options.positional().empty()) throw UsageError("synth takes no positional arguments");
-  const std::string out = options.required_text("out");
-  const int tiles = static_cast<int>(options.integer("tiles", 320, 1, 1000000));
-  const int val_tiles = static_cast<int>(options.integer("val-tiles", 64, 1, 1000000));
-  const int size = static_cast<int>(options.integer("size", 64, 16, 4096));
-  const uint64_t seed = static_cast<uint64_t>(options.integer("seed", 0, 0, INT64_MAX));
+CLI::App* add_synth_command(CLI::App& app, SynthOptions& options) {
+  using command_line::integer_in;
+  CLI::App* command = app.add_subcommand("synth", "A small labelled two-domain data set for demos and tests: "
+                                                  "DIR/{source,target}_{train,val}.h5");
+  command->add_option("--out", options.out, "output directory")->type_name("DIR")->required();
+  command->add_option("--tiles", options.tiles, "training tiles per domain")->check(integer_in(1, 1000000));
+  command->add_option("--val-tiles", options.val_tiles, "validation tiles per domain")->check(integer_in(1, 1000000));
+  command->add_option("--size", options.size, "tile size in pixels")->check(integer_in(16, 4096));
+  command->add_option("--seed", options.seed, "random seed (the same seed gives the same bytes)")
+      ->check(command_line::integer_at_least(0));
+  return command;
+}
+
+int run_synth(const SynthOptions& options) {
+  const std::string& out = options.out;
+  const int tiles = options.tiles;
+  const int val_tiles = options.val_tiles;
+  const int size = options.size;
+  const uint64_t seed = options.seed;
 
   std::error_code error;
   std::filesystem::create_directories(out, error);
