@@ -19,10 +19,7 @@
 #endif
 #include "io/atomic_file.h"
 #include "log/logging.h"
-#include "run/run_directory.h"
-#include "setup/device_setup.h"
 #include "setup/host_allocator.h"
-#include "trainer/trainer.h"
 
 namespace da::cli {
 namespace {
@@ -31,23 +28,6 @@ void print_config_keys() {
   for (const auto& entry : config::describe_keys()) {
     std::printf("%-45s %-30s %s\n", entry.path.c_str(), entry.kind.c_str(), entry.doc.c_str());
   }
-}
-
-int train(const Arguments& args, config::Config& config, const dist::WorldInfo& world) {
-  log::init(world.rank, config.logging.level);
-  if (world.rank == 0) run::prepare_run_directory(config);
-  dist::barrier();  // the directory exists before any rank opens its log file
-  log::add_run_file(run::run_directory(config), world.rank);
-  spdlog::info("da_dist {} ranks, run directory {}", world.size, run::run_directory(config));
-  const bool cuda = setup::uses_cuda(config.run);
-  const auto comm = dist::make_communicator({config.dist.backend, config.dist.timeout_s, cuda});
-  // With the model on a GPU, the per-step host values (stop flag, logged
-  // means) go over MPI, so they never wait for the GPU's stream.
-  const auto control = cuda ? dist::make_communicator({"auto", config.dist.timeout_s, false}) : nullptr;
-  trainer::Trainer trainer(config, config::to_yaml(config), *comm, world, run::run_directory(config), control.get());
-  const int status = trainer.fit(args.resume_path);
-  log::flush();
-  return status;
 }
 
 // predict / evaluate: rank 0 does the whole job; other ranks of an mpirun
@@ -123,7 +103,7 @@ int run_export(const Arguments& args, const dist::WorldInfo& world) {
 
 }  // namespace
 
-int run_app(int argc, char** argv, const dist::WorldInfo& world) {
+int run_app(int argc, char** argv, const dist::WorldInfo& world, const TrainCommand& train) {
   const bool speaks = world.rank == 0;
   try {
     const Arguments args = parse_arguments(argc, argv);
@@ -147,7 +127,7 @@ int run_app(int argc, char** argv, const dist::WorldInfo& world) {
       if (speaks) std::cout << config::to_yaml(config);
       return 0;
     }
-    return train(args, config, world);
+    return train(config, args.resume_path, world);
   } catch (const config::UsageError& e) {
     if (speaks) std::fprintf(stderr, "da_dist: usage error: %s\n", e.what());
     return 2;

@@ -1,6 +1,7 @@
 #include "inference/evaluate.h"
 
 #include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -9,8 +10,8 @@
 #include <sstream>
 
 #include "io/archive_set.h"
-#include "log/json_text.h"
 #include "io/tile_loader.h"
+#include "log/json_text.h"
 
 namespace da::inference {
 namespace {
@@ -83,28 +84,26 @@ std::string scores_table(const Evaluation& e) {
 }
 
 std::string scores_json(const Evaluation& e) {
-  std::ostringstream out;
-  out << "{\n  \"checkpoint\": " << log::json_string(e.checkpoint) << ",\n  \"inputs\": [";
-  for (std::size_t i = 0; i < e.inputs.size(); ++i) out << (i ? ", " : "") << log::json_string(e.inputs[i]);
-  out << "],\n  \"domain\": " << log::json_string(models::domain_name(e.domain)) << ",\n  \"tiles\": " << e.tiles
-      << ",\n  \"pixels\": " << e.scores.pixels << ",\n  \"miou\": " << log::json_number(e.scores.miou)
-      << ",\n  \"mean_f1\": " << log::json_number(e.scores.mean_f1)
-      << ",\n  \"overall_accuracy\": " << log::json_number(e.scores.overall_accuracy) << ",\n  \"classes\": [";
+  nlohmann::ordered_json classes = nlohmann::ordered_json::array();
   for (std::size_t k = 0; k < e.class_names.size(); ++k) {
-    out << (k ? ",\n" : "\n") << "    {\"name\": " << log::json_string(e.class_names[k])
-        << ", \"iou\": " << log::json_number(e.scores.iou.at(k)) << ", \"f1\": " << log::json_number(e.scores.f1.at(k)) << "}";
+    classes.push_back({{"name", e.class_names[k]}, {"iou", e.scores.iou.at(k)}, {"f1", e.scores.f1.at(k)}});
   }
-  out << "\n  ],\n  \"confusion_matrix\": [";
   const at::Tensor counts = e.counts.to(at::kLong).contiguous();
-  const std::int64_t k = counts.size(0);
-  const auto* c = counts.data_ptr<std::int64_t>();
-  for (std::int64_t i = 0; i < k; ++i) {
-    out << (i ? ",\n" : "\n") << "    [";
-    for (std::int64_t j = 0; j < k; ++j) out << (j ? ", " : "") << c[i * k + j];
-    out << "]";
+  nlohmann::ordered_json matrix = nlohmann::ordered_json::array();
+  for (std::int64_t i = 0; i < counts.size(0); ++i) {
+    const at::Tensor row = counts[i];
+    matrix.push_back(std::vector<std::int64_t>(row.data_ptr<std::int64_t>(), row.data_ptr<std::int64_t>() + row.numel()));
   }
-  out << "\n  ]\n}\n";
-  return out.str();
+  return log::json_document({{"checkpoint", e.checkpoint},
+                             {"inputs", e.inputs},
+                             {"domain", models::domain_name(e.domain)},
+                             {"tiles", e.tiles},
+                             {"pixels", e.scores.pixels},
+                             {"miou", e.scores.miou},
+                             {"mean_f1", e.scores.mean_f1},
+                             {"overall_accuracy", e.scores.overall_accuracy},
+                             {"classes", classes},
+                             {"confusion_matrix", matrix}});
 }
 
 }  // namespace da::inference

@@ -1,7 +1,8 @@
 #include "inference/export.h"
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
-#include <sstream>
 #include <stdexcept>
 #include <vector>
 
@@ -18,21 +19,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::int64_t kSizeMultiple = 32;  // the encoder's output stride
-
-template <class T, class Format>
-std::string json_list(const std::vector<T>& values, Format format) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < values.size(); ++i) s += (i ? ", " : "") + format(values[i]);
-  return s + "]";
-}
-
-std::string json_numbers(const std::vector<float>& values) {
-  return json_list(values, [](float v) { return log::json_number(v); });
-}
-
-std::string json_strings(const std::vector<std::string>& values) {
-  return json_list(values, [](const std::string& v) { return log::json_string(v); });
-}
 
 }  // namespace
 
@@ -73,20 +59,24 @@ ExportResult export_model(const ExportOptions& options) {
   torch::jit::Module module = trace_segmentation_model(*model.model, options.domain, result.tile);
   io::write_atomically_with(result.model_path, [&](const std::string& temporary) { module.save(temporary); });
 
-  std::ostringstream json;
-  json << "{\n  \"format\": \"da_dist-torchscript\",\n  \"version\": 1,\n  \"model\": "
-       << log::json_string(fs::path(result.model_path).filename().string())
-       << ",\n  \"checkpoint\": " << log::json_string(options.checkpoint)
-       << ",\n  \"encoder\": " << log::json_string(model.spec.encoder)
-       << ",\n  \"domain\": " << log::json_string(models::domain_name(options.domain))
-       << ",\n  \"bands\": {\"count\": " << model.spec.in_channels << ", \"names\": " << json_strings(training.info.bands)
-       << "},\n  \"classes\": {\"count\": " << model.spec.classes << ", \"names\": " << json_strings(classes)
-       << "},\n  \"pixel_type\": " << log::json_string(io::pixel_type_name(training.info.pixel_type))
-       << ",\n  \"normalization\": {\"mean\": " << json_numbers(training.normalization.mean)
-       << ", \"std\": " << json_numbers(training.normalization.std) << "},\n  \"tile_size\": " << result.tile
-       << ",\n  \"size_multiple\": " << kSizeMultiple
-       << ",\n  \"input\": \"float32 NCHW normalised\",\n  \"output\": \"logits NCHW\"\n}\n";
-  io::write_file_atomically(result.json_path, json.str());
+  // Floats as doubles: nlohmann writes the shortest text that reads back as the same double.
+  const auto numbers = [](const std::vector<float>& values) { return std::vector<double>(values.begin(), values.end()); };
+  const std::string json = log::json_document(
+      {{"format", "da_dist-torchscript"},
+       {"version", 1},
+       {"model", fs::path(result.model_path).filename().string()},
+       {"checkpoint", options.checkpoint},
+       {"encoder", model.spec.encoder},
+       {"domain", models::domain_name(options.domain)},
+       {"bands", {{"count", model.spec.in_channels}, {"names", training.info.bands}}},
+       {"classes", {{"count", model.spec.classes}, {"names", classes}}},
+       {"pixel_type", io::pixel_type_name(training.info.pixel_type)},
+       {"normalization", {{"mean", numbers(training.normalization.mean)}, {"std", numbers(training.normalization.std)}}},
+       {"tile_size", result.tile},
+       {"size_multiple", kSizeMultiple},
+       {"input", "float32 NCHW normalised"},
+       {"output", "logits NCHW"}});
+  io::write_file_atomically(result.json_path, json);
   return result;
 }
 

@@ -1,15 +1,21 @@
-// The two pieces of JSON text da_dist writes by hand (metrics.jsonl,
-// `da_dist evaluate --json`): quoted strings and numbers, with NaN/Inf as null.
+// The layout of the JSON da_dist writes (metrics.jsonl, `da_dist evaluate
+// --json`, export's metadata), around nlohmann-json, which does the escaping
+// and the numbers (NaN and infinities as null; bytes that are not UTF-8
+// replaced by U+FFFD, never an exception).
 #pragma once
+
+#include <nlohmann/json_fwd.hpp>
 
 #include <string>
 
 namespace da::log {
 
-// "text" with quotes, backslashes and control characters escaped.
-std::string json_string(const std::string& text);
+// One line, ", " and ": " between items: {"kind": "step", "epoch": 0}.
+std::string json_line(const nlohmann::ordered_json& value);
 
-// `value` with `significant` digits (%.*g); null when not finite.
-std::string json_number(double value, int significant = 17);
+// An object for people to read as well: one top-level key per line; an
+// array of arrays or objects one element per line; everything else on the
+// line of its key. Ends with a newline.
+std::string json_document(const nlohmann::ordered_json& object);
 
 }  // namespace da::log

@@ -1,5 +1,9 @@
 #include "log/metrics_log.h"
 
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "log/json_text.h"
@@ -7,12 +11,23 @@
 
 namespace da::log {
 
+namespace {
+
+// Nine significant digits, a float's worth: the logged values are float
+// computations, and more digits would only show their rounding.
+double nine_digits(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.9g", value);
+  return std::strtod(text, nullptr);
+}
+
+}  // namespace
+
 std::string metrics_json(const std::string& kind, std::int64_t epoch, std::int64_t step,
                          const std::map<std::string, double>& values) {
-  std::string line = "{\"kind\": " + json_string(kind) + ", \"epoch\": " + std::to_string(epoch) +
-                     ", \"step\": " + std::to_string(step);
-  for (const auto& [key, value] : values) line += ", " + json_string(key) + ": " + json_number(value, 9);
-  return line + "}";
+  nlohmann::ordered_json line{{"kind", kind}, {"epoch", epoch}, {"step", step}};
+  for (const auto& [key, value] : values) line[key] = nine_digits(value);
+  return json_line(line);
 }
 
 MetricsLog::MetricsLog(const std::string& run_dir, bool tensorboard)

@@ -1,11 +1,13 @@
 // Logging: the rank in every line, rank 0 informs and other ranks only warn
 // on the console, every rank writes its own file in the run directory.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/sinks/sink.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <sstream>
 #include <thread>
@@ -13,6 +15,7 @@
 #include <filesystem>
 
 #include "config/loader.h"
+#include "log/json_text.h"
 #include "log/logging.h"
 #include "log/progress.h"
 #include "run/run_directory.h"
@@ -22,6 +25,26 @@ namespace da {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The JSON layouts: escaping and numbers are the library's (NaN as null,
+// bytes that are not UTF-8 replaced), the lines and indentation ours.
+TEST(JsonText, LineAndDocumentLayouts) {
+  const nlohmann::ordered_json nested{{"kind", "a\"b\n"}, {"x", 0.1}, {"bad", std::nan("")}, {"list", {1, 2}}};
+  EXPECT_EQ(log::json_line(nested), "{\"kind\": \"a\\\"b\\n\", \"x\": 0.1, \"bad\": null, \"list\": [1, 2]}");
+  EXPECT_EQ(log::json_line(nlohmann::ordered_json("caf\xe9")), "\"caf\xef\xbf\xbd\"");
+  EXPECT_EQ(log::json_line(nlohmann::ordered_json::object()), "{}");
+
+  const nlohmann::ordered_json document{{"name", "run"},
+                                        {"rows", {{1, 2}, {3, 4}}},
+                                        {"classes", nlohmann::ordered_json::array({{{"name", "road"}, {"iou", 0.5}}})},
+                                        {"bands", {{"count", 2}, {"names", {"r", "g"}}}},
+                                        {"empty", nlohmann::ordered_json::array()}};
+  EXPECT_EQ(log::json_document(document),
+            "{\n  \"name\": \"run\",\n  \"rows\": [\n    [1, 2],\n    [3, 4]\n  ],\n"
+            "  \"classes\": [\n    {\"name\": \"road\", \"iou\": 0.5}\n  ],\n"
+            "  \"bands\": {\"count\": 2, \"names\": [\"r\", \"g\"]},\n  \"empty\": []\n}\n");
+  EXPECT_EQ(nlohmann::json::parse(log::json_document(document))["rows"][1][0], 3);
+}
 
 TEST(Logging, RankFileHasRankInEveryLine) {
   const std::string dir = test::make_temp_dir("da-log");
