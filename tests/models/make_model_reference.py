@@ -30,7 +30,7 @@ from torchvision.models.resnet import BasicBlock, ResNet
 
 SMP_DECODER_CHANNELS = (256, 128, 64, 32, 16)
 TINY_DECODER_CHANNELS = (32, 16, 8, 8, 8)
-# (encoder, in_channels, classes) checked by test_models.cpp.
+# (encoder, in_channels, classes) checked by test_segmentation_model.cpp.
 PARAM_CONFIGS = [("resnet18", 3, 6), ("resnet34", 3, 6), ("resnet50", 3, 6), ("resnet34", 4, 6)]
 
 

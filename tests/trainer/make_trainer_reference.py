@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Reference values for tests/trainer/test_trainer.cpp, computed with PyTorch.
+"""Reference values for tests/trainer/test_loss_optimizer.cpp and
+test_metrics.cpp, computed with PyTorch.
 
 Inputs come from closed-form formulas, so the C++ test rebuilds the same
 tensors. Prints `name v1 v2 ...` lines with full double precision.
