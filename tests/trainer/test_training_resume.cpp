@@ -26,6 +26,19 @@ using test::RunResult;
 using test::train;
 using test::TrainingTest;
 
+// DANN beside the test plug-in's method that raises SIGUSR1 at a global step
+// (as Slurm's --signal would; never without `step`).
+std::string dann_preempted_at(const std::string& step = "") {
+  return "[" + kDann + ", {name: test_preempt_at" + (step.empty() ? "" : ", step: " + step) + "}]";
+}
+
+// The plug-in, and schedules that do not depend on the run's length, so that
+// runs of different lengths train their common steps alike.
+std::vector<std::string> constant_schedules() {
+  return {"plugins=[" + test::binary_path("tests/trainer/plugin/libda_test_methods_plugin.so") + "]",
+          "scheduler.name=constant", "domain_adaptation.lambda_schedule.name=constant"};
+}
+
 TEST_F(TrainingTest, FourEpochsEqualTwoThenResumeThenTwo) {
   const RunResult straight = train(test::training_config(dir_ + "/a", kDann));
   ASSERT_EQ(straight.status, 0);
@@ -78,10 +91,10 @@ TEST_F(TrainingTest, PreemptionMidEpochWritesLastAndResumesExactly) {
   // test_preempt_at raises SIGUSR1 at a global step (as Slurm's --signal would).
   const std::string plugins = "plugins=[" + test::binary_path("tests/trainer/plugin/libda_test_methods_plugin.so") + "]";
   const RunResult straight =
-      train(test::training_config(dir_ + "/a", "[" + kDann + ", {name: test_preempt_at}]", {plugins}));
+      train(test::training_config(dir_ + "/a", dann_preempted_at(), {plugins}));
   // Preempted at global step 6: epoch 1, in the middle of its 4 steps.
   const auto config =
-      test::training_config(dir_ + "/b", "[" + kDann + ", {name: test_preempt_at, step: 6}]", {plugins});
+      test::training_config(dir_ + "/b", dann_preempted_at("6"), {plugins});
   const RunResult stopped = train(config);
   trainer::set_preemption_requested(false);
   EXPECT_EQ(stopped.status, trainer::kExitResumable);
@@ -97,12 +110,10 @@ TEST_F(TrainingTest, PreemptionMidEpochWritesLastAndResumesExactly) {
 // validates and checkpoints as the last one, and a run preempted before the
 // cap resumes to the same weights.
 TEST_F(TrainingTest, MaxStepsStopsMidEpochAndResumesExactly) {
-  const std::string plugins = "plugins=[" + test::binary_path("tests/trainer/plugin/libda_test_methods_plugin.so") + "]";
-  const std::vector<std::string> constant{plugins, "scheduler.name=constant",
-                                          "domain_adaptation.lambda_schedule.name=constant"};
+  const std::vector<std::string> constant = constant_schedules();
   auto capped = constant;
   capped.push_back("run.max_steps=6");  // 4 steps per epoch: epoch 1 stops after its second
-  const RunResult straight = train(test::training_config(dir_ + "/a", "[" + kDann + ", {name: test_preempt_at}]", capped));
+  const RunResult straight = train(test::training_config(dir_ + "/a", dann_preempted_at(), capped));
   ASSERT_EQ(straight.status, 0);
   EXPECT_EQ(straight.global_step, 6);
   EXPECT_TRUE(straight.metrics.count("iou/source_val")) << "the cut epoch is the last: it validates";
@@ -111,14 +122,14 @@ TEST_F(TrainingTest, MaxStepsStopsMidEpochAndResumesExactly) {
 
   // A 4-epoch run preempted in its sixth step (global step 5) trained the same six batches.
   const RunResult preempted =
-      train(test::training_config(dir_ + "/b", "[" + kDann + ", {name: test_preempt_at, step: 5}]", constant));
+      train(test::training_config(dir_ + "/b", dann_preempted_at("5"), constant));
   trainer::set_preemption_requested(false);
   ASSERT_EQ(preempted.status, trainer::kExitResumable);
   EXPECT_EQ(preempted.global_step, 6);
   expect_identical(straight, preempted);
 
   // Capped, preempted in epoch 0, resumed: the same run.
-  const auto config = test::training_config(dir_ + "/c", "[" + kDann + ", {name: test_preempt_at, step: 2}]", capped);
+  const auto config = test::training_config(dir_ + "/c", dann_preempted_at("2"), capped);
   ASSERT_EQ(train(config).status, trainer::kExitResumable);
   trainer::set_preemption_requested(false);
   const RunResult resumed = train(config, "auto");
@@ -131,16 +142,14 @@ TEST_F(TrainingTest, MaxStepsStopsMidEpochAndResumesExactly) {
 // order, the first epoch's the same as a whole-epoch run preempted after its
 // second step.
 TEST_F(TrainingTest, LimitTrainBatchesShortensEveryEpoch) {
-  const std::string plugins = "plugins=[" + test::binary_path("tests/trainer/plugin/libda_test_methods_plugin.so") + "]";
-  const std::vector<std::string> constant{plugins, "scheduler.name=constant",
-                                          "domain_adaptation.lambda_schedule.name=constant"};
+  const std::vector<std::string> constant = constant_schedules();
   auto limited = constant;
   limited.insert(limited.end(), {"run.limit_train_batches=2", "run.max_epochs=1"});
-  const RunResult one = train(test::training_config(dir_ + "/a", "[" + kDann + ", {name: test_preempt_at}]", limited));
+  const RunResult one = train(test::training_config(dir_ + "/a", dann_preempted_at(), limited));
   ASSERT_EQ(one.status, 0);
   EXPECT_EQ(one.global_step, 2);
   const RunResult preempted =
-      train(test::training_config(dir_ + "/b", "[" + kDann + ", {name: test_preempt_at, step: 1}]", constant));
+      train(test::training_config(dir_ + "/b", dann_preempted_at("1"), constant));
   trainer::set_preemption_requested(false);
   ASSERT_EQ(preempted.status, trainer::kExitResumable);
   expect_identical(one, preempted);
