@@ -39,9 +39,23 @@ torch::Tensor EntropyMapDiscriminatorImpl::forward(const torch::Tensor& maps) {
 
 AdventAdversarial::AdventAdversarial(Params& params, const ModelInfo& model) {
   if (model.classes < 2) throw MethodError(params.path() + ": advent_adversarial needs at least 2 classes");
-  const std::int64_t ndf = params.integer("ndf", 64, 1);
-  lr_ = params.optional_number("discriminator_lr", 0.0);
-  weight_decay_ = params.optional_number("discriminator_weight_decay", 0.0);
+  const std::int64_t ndf = params.integer(
+      "ndf", 64,
+      {"channels of the discriminator's first convolution (doubling to 8*ndf)",
+       "Vu et al. 2019; valeoai/ADVENT model/discriminator.py get_fc_discriminator(ndf=64)"},
+      1);
+  lr_ = params.optional_number(
+      "discriminator_lr",
+      {"discriminator learning rate; unset = the optimizer's",
+       "paper: Adam 1e-4, betas (0.9, 0.99) (valeoai/ADVENT config.py LEARNING_RATE_D); ours: the optimizer's, as "
+       "the discriminator learns in the same step through gradient reversal"},
+      Range::at_least(0.0));
+  weight_decay_ = params.optional_number(
+      "discriminator_weight_decay",
+      {"discriminator weight decay; unset = the optimizer's",
+       "paper: none (valeoai/ADVENT train_UDA.py: Adam without weight decay); ours: the optimizer's, like every "
+       "discriminator here"},
+      Range::at_least(0.0));
   discriminator_ = EntropyMapDiscriminator(model.classes, ndf);
 }
 

@@ -29,8 +29,11 @@ torch::Tensor bsp_loss(const torch::Tensor& source, const torch::Tensor& target,
 }
 
 BatchSpectralPenalization::BatchSpectralPenalization(Params& params, const ModelInfo& model) {
-  layer_ = params.text("layer", default_feature_layer(model));
-  k_ = params.integer("k", 1, 1);
+  layer_ = read_feature_layer(params, model);
+  k_ = params.integer("k", 1,
+                      {"how many of the largest singular values are penalised",
+                       "Chen et al. 2019 (k = 1); thuml/Batch-Spectral-Penalization train.py penalises s[0] only"},
+                      1);
 }
 
 DaLossOutput BatchSpectralPenalization::compute_da_loss(const StepInputs& step) {

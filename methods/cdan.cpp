@@ -44,13 +44,35 @@ torch::Tensor CdanHeadImpl::forward(const torch::Tensor& h) {
 
 Cdan::Cdan(Params& params, const ModelInfo& model) {
   const auto layers = read_aligned_layers(params, model);
-  per_pixel_ = params.choice("variant", "pooled", {"pooled", "pixel"}) == "pixel";
-  const std::int64_t hidden = params.integer("hidden_size", 1024, 1);
-  const std::int64_t randomized_dim = params.integer("randomized_dim", 0, 0);
-  const std::int64_t seed = params.integer("seed", 0, 0);
-  entropy_conditioning_ = params.flag("entropy_conditioning", false);
-  lr_ = params.optional_number("discriminator_lr", 0.0);
-  weight_decay_ = params.optional_number("discriminator_weight_decay", 0.0);
+  per_pixel_ = params.choice("variant", "pooled", {"pooled", "pixel"},
+                             {"pooled: one sample per image (pooled features, mean prediction); pixel: one per "
+                              "feature-map position",
+                              "Long et al. 2018 condition one feature vector per image on its prediction; pixel is "
+                              "ours, for segmentation"}) == "pixel";
+  const std::int64_t hidden = params.integer(
+      "hidden_size", 1024,
+      {"discriminator hidden width", "Transfer-Learning-Library cdan.py DomainDiscriminator(hidden_size=1024)"}, 1);
+  const std::int64_t randomized_dim = params.integer(
+      "randomized_dim", 0,
+      {"0 = the exact multilinear map (K*C inputs); d > 0 = the randomized map of dimension d",
+       "Transfer-Learning-Library cdan.py: exact map unless --randomized, then --randomized-dim 1024"},
+      0);
+  const std::int64_t seed = params.integer(
+      "seed", 0, {"seed of the randomized map's fixed random matrices", "ours: reproducible matrices"}, 0);
+  entropy_conditioning_ = params.flag(
+      "entropy_conditioning", false,
+      {"CDAN+E: weight samples by 1 + exp(-entropy of the prediction)",
+       "Transfer-Learning-Library cdan.py --entropy off by default (CDAN; true is Long et al. 2018's CDAN+E)"});
+  lr_ = params.optional_number(
+      "discriminator_lr",
+      {"discriminator learning rate; unset = the optimizer's",
+       "Transfer-Learning-Library cdan.py: the network's optimizer and learning rate"},
+      Range::at_least(0.0));
+  weight_decay_ = params.optional_number(
+      "discriminator_weight_decay",
+      {"discriminator weight decay; unset = the optimizer's",
+       "Transfer-Learning-Library cdan.py: the network's optimizer and weight decay"},
+      Range::at_least(0.0));
   if (model.classes <= 0) throw MethodError(params.path() + ": cdan needs the model's number of classes");
 
   // One generator for all layers, so every layer gets different matrices

@@ -33,7 +33,9 @@ torch::Tensor coral_loss(const torch::Tensor& source, const torch::Tensor& targe
   return (covariance(source) - covariance(target)).pow(2).sum() / (4.0 * d * d);
 }
 
-Coral::Coral(Params& params, const ModelInfo& model) { layer_ = params.text("layer", default_feature_layer(model)); }
+Coral::Coral(Params& params, const ModelInfo& model) {
+  layer_ = read_feature_layer(params, model);
+}
 
 DaLossOutput Coral::compute_da_loss(const StepInputs& step) {
   // The global batch's features (see the header).

@@ -40,10 +40,23 @@ std::string layer_module_name(const std::string& layer) {
 
 std::vector<AlignedLayer> read_aligned_layers(Params& params, const ModelInfo& model) {
   const std::string default_layer = default_feature_layer(model);
-  const std::string single = params.text("layer", "");
-  const auto names = params.list("layers", {});
-  const auto weight_texts = params.list("layer_weights", {});
-  const std::int64_t in_channels = params.integer("in_channels", 0, 0);
+  const std::string single = params.text(
+      "layer", "",
+      {"feature tap to align; '' = the first of domain_adaptation.feature_layers, else encoder",
+       "ours: a segmentation net has no single bottleneck; psmt's DANNMethod hooks one feature_layer (its docs "
+       "suggest encoder for a U-Net)"});
+  const auto names = params.list(
+      "layers", {},
+      {"several feature taps, one discriminator each (instead of layer)",
+       "ours: multi-layer alignment (psmt's DANNMethod is limited to one layer)"});
+  const auto weight_texts = params.list(
+      "layer_weights", {},
+      {"weight of each layer's loss, in the order of layers; [] = all 1", "ours: layers weigh equally"});
+  const std::int64_t in_channels = params.integer(
+      "in_channels", 0,
+      {"channels of the feature tap (one layer only); 0 = from the model",
+       "ours: the model knows its taps' channels (psmt's DANNMethod requires the number)"},
+      0);
   const std::string& path = params.path();
   if (!single.empty() && !names.empty()) throw MethodError(path + ".layers: give either layer or layers, not both");
 
@@ -111,11 +124,34 @@ std::map<std::string, LogValue> LayerLossSum::logs() const {
 
 Dann::Dann(Params& params, const ModelInfo& model) {
   const auto layers = read_aligned_layers(params, model);
-  const bool per_pixel = params.choice("discriminator", "pooled", {"pooled", "pixel"}) == "pixel";
-  const std::int64_t hidden = params.integer("hidden_size", 1024, 1);
-  lr_ = params.optional_number("discriminator_lr", 0.0);
-  weight_decay_ = params.optional_number("discriminator_weight_decay", 0.0);
-  lambda_in_loss_ = params.flag("lambda_in_loss", false);
+  const bool per_pixel =
+      params.choice("discriminator", "pooled", {"pooled", "pixel"},
+                    {"pooled: global average pool then an MLP, one logit per image; pixel: 1x1 convolutions, one "
+                     "logit per feature-map position",
+                     "Ganin et al. 2016 classify one feature vector per sample; psmt's DANNMethod pools the map "
+                     "(AdaptiveAvgPool2d, Linear, ReLU, Linear)"}) == "pixel";
+  const std::int64_t hidden = params.integer(
+      "hidden_size", 1024,
+      {"discriminator hidden width",
+       "Ganin et al. 2016 (JMLR): 1024-unit domain classifier layers (x->1024->1024->2 for Office); "
+       "Transfer-Learning-Library dann.py DomainDiscriminator(hidden_size=1024); psmt DANNMethod 1024"},
+      1);
+  lr_ = params.optional_number(
+      "discriminator_lr",
+      {"discriminator learning rate; unset = the optimizer's",
+       "Ganin et al. 2016 and Transfer-Learning-Library dann.py train it with the network's optimizer and learning "
+       "rate (psmt's DANNMethod defaults to 1e-4)"},
+      Range::at_least(0.0));
+  weight_decay_ = params.optional_number(
+      "discriminator_weight_decay",
+      {"discriminator weight decay; unset = the optimizer's",
+       "Transfer-Learning-Library dann.py: the network's optimizer and weight decay"},
+      Range::at_least(0.0));
+  lambda_in_loss_ = params.flag(
+      "lambda_in_loss", false,
+      {"also multiply the loss by lambda (the encoder then sees lambda^2, the discriminator starts frozen)",
+       "Ganin et al. 2016 and Transfer-Learning-Library put lambda in the gradient reversal only; psmt multiplies "
+       "the loss too (true)"});
   for (const auto& layer : layers) {
     layers_.push_back(Layer{layer.name, layer.weight, DomainDiscriminator(layer.channels, hidden, per_pixel)});
   }

@@ -49,10 +49,19 @@ torch::Tensor fda_target_indices(std::int64_t sources, std::int64_t targets, std
 }
 
 Fda::Fda(Params& params, const ModelInfo&) {
-  beta_ = params.number("beta", 0.01, 0.0, 0.5);
-  if (beta_ <= 0.0) throw MethodError(params.path() + ".beta: must be > 0, got " + std::to_string(beta_));
-  seed_ = params.integer("seed", 0, 0);
-  entropy_weight_ = params.number("entropy_weight", 0.0, 0.0);
+  beta_ = params.number("beta", 0.01,
+                        {"half-width of the swapped low-frequency square, as a fraction of min(H, W)",
+                         "Yang & Soatto 2020 (beta 0.01 of 0.01/0.05/0.09); YanchaoYang/FDA README: train.py "
+                         "--LB=0.01"},
+                        Range{0.0, 0.5, /*min_exclusive=*/true, false});
+  seed_ = params.integer(
+      "seed", 0, {"seed of the draw of each source image's target image", "ours: reproducible draws"}, 0);
+  entropy_weight_ = params.number(
+      "entropy_weight", 0.0,
+      {"weight of the target predictions' mean entropy; 0 = no target loss",
+       "paper: 0.005 (YanchaoYang/FDA README --entW=0.005) on a Charbonnier-penalised entropy (--ita=2.0); ours: "
+       "0, off, since the Charbonnier penalty is not implemented"},
+      Range::at_least(0.0));
 }
 
 void Fda::transform_batches(Batch& source, Batch& target, std::int64_t global_step) {

@@ -8,6 +8,14 @@ std::string default_feature_layer(const ModelInfo& model) {
   return model.feature_layers.empty() ? "encoder" : model.feature_layers.front();
 }
 
+std::string read_feature_layer(Params& params, const ModelInfo& model) {
+  return params.text("layer", default_feature_layer(model),
+                     {"feature tap whose features (pooled per image) the method uses; default: the first of "
+                      "domain_adaptation.feature_layers, else encoder",
+                      "ours: a segmentation net has no single feature vector (the papers use the classifier's last "
+                      "features)"});
+}
+
 torch::Tensor pooled_features(const FeatureMap& features, const std::string& layer, const std::string& domain,
                               const std::string& method) {
   const auto it = features.find(layer);

@@ -6,12 +6,16 @@
 #include <string>
 
 #include "methods/method.h"
+#include "methods/params.h"
 
 namespace da::methods {
 
 // The default of a method's `layer` parameter: the first of
 // domain_adaptation.feature_layers, else "encoder".
 std::string default_feature_layer(const ModelInfo& model);
+
+// The `layer` parameter of the single-layer methods (mmd, coral, bsp).
+std::string read_feature_layer(Params& params, const ModelInfo& model);
 
 // features[layer] [B,C,...] averaged over its spatial dimensions to [B,C]
 // ([B,C] is returned as is). A missing layer or fewer than 2 dimensions throw

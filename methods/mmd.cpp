@@ -23,9 +23,11 @@ std::string trim(const std::string& s) {
 // name the item's YAML path.
 std::vector<double> parse_alphas(Params& params) {
   const std::string key = "kernel_alphas";
-  // The Transfer-Learning-Library's DAN (examples/.../dan.py): Gaussian
-  // kernels with alpha = 2^k, k = -3..1.
-  const auto items = params.list(key, {"0.125", "0.25", "0.5", "1", "2"});
+  const auto items = params.list(
+      key, {"0.125", "0.25", "0.5", "1", "2"},
+      {"Gaussian kernels' bandwidth multipliers: sigma^2 = alpha * mean squared distance",
+       "Transfer-Learning-Library dan.py GaussianKernel(alpha=2**k), k = -3..1 (they replaced our [0.5, 1, 2], "
+       "which failed the two-moons sanity test: README)"});
   if (items.empty()) throw MethodError(params.path() + "." + key + ": expected at least one alpha, got an empty list");
   std::vector<double> alphas;
   for (std::size_t i = 0; i < items.size(); ++i) {
@@ -79,7 +81,7 @@ torch::Tensor mmd_loss(const torch::Tensor& source, const torch::Tensor& target,
 }
 
 Mmd::Mmd(Params& params, const ModelInfo& model) {
-  layer_ = params.text("layer", default_feature_layer(model));
+  layer_ = read_feature_layer(params, model);
   alphas_ = parse_alphas(params);
 }
 

@@ -49,11 +49,23 @@ torch::Tensor class_feature_sums(const torch::Tensor& features, const torch::Ten
 }
 
 Mstn::Mstn(Params& params, const ModelInfo& model) : dann_(params, model), classes_(model.classes) {
-  layer_ = params.text("centroid_layer", dann_.feature_layers().front());
-  decay_ = params.number("decay", 0.7, 0.0, 1.0);
-  centroid_weight_ = params.number("centroid_weight", 1.0, 0.0);
-  scale_by_lambda_ = params.flag("scale_by_lambda", true);
-  if (decay_ >= 1.0) throw MethodError(params.path() + ".decay: value 1 is out of range, must be < 1");
+  layer_ = params.text("centroid_layer", dann_.feature_layers().front(),
+                       {"feature tap of the class centroids; default: the first DANN layer",
+                        "Xie et al. 2018: the features the discriminator sees"});
+  decay_ = params.number("decay", 0.7,
+                         {"weight of the old centroid in the moving average",
+                          "the authors' Mid-Push/Moving-Semantic-Transfer-Network mstnmodel.py: 0.3 on the batch "
+                          "centroid, 0.7 on the old"},
+                         Range{0.0, 1.0, false, /*max_exclusive=*/true});
+  centroid_weight_ = params.number(
+      "centroid_weight", 1.0,
+      {"weight of the centroid loss",
+       "Mid-Push/Moving-Semantic-Transfer-Network mstnmodel.py: weight 1, times lambda"},
+      Range::at_least(0.0));
+  scale_by_lambda_ = params.flag(
+      "scale_by_lambda", true,
+      {"multiply the centroid loss by the scheduled lambda",
+       "the authors' mstnmodel.py / mstntrain.py: the semantic loss times the DANN schedule's lambda"});
   if (classes_ < 1) throw MethodError(params.path() + ": mstn needs the model's number of classes");
   if (!model.channels) throw MethodError(params.path() + ".centroid_layer: the model cannot tell its channels");
   const std::int64_t channels = model.channels(layer_);

@@ -32,11 +32,22 @@ torch::Tensor class_balanced_thresholds(const torch::Tensor& histograms, double 
 }
 
 PseudoLabel::PseudoLabel(Params& params, const ModelInfo& model)
-    : threshold_(params.number("threshold", 0.9, 0.0, 1.0)),
-      class_balanced_(params.flag("class_balanced", false)),
-      portion_(params.number("portion", 0.2, 0.0, 1.0)),
+    : threshold_(params.number(
+          "threshold", 0.9,
+          {"confidence above which a target pixel is pseudo-labelled (class_balanced: the first epoch's threshold)",
+           "psmt's PseudoLabelMethod example, threshold=0.9"},
+          Range::between(0.0, 1.0))),
+      class_balanced_(params.flag(
+          "class_balanced", false,
+          {"per-class thresholds from the previous epoch's confidences (CBST)",
+           "ours: psmt's plain threshold by default; true is Zou et al. 2018's CBST"})),
+      portion_(params.number(
+          "portion", 0.2,
+          {"class_balanced: share of each class's most confident pixels pseudo-labelled",
+           "yzou2/CBST README (SYNTHIA->Cityscapes): --init-tgt-port 0.2, which its solve_AO.py grows by 0.05 a "
+           "round up to 0.5; ours: fixed"},
+          Range{0.0, 1.0, /*min_exclusive=*/true, false})),
       classes_(model.classes) {
-  if (portion_ <= 0.0) throw MethodError(params.path() + ".portion: value 0 is out of range, must be > 0");
   if (class_balanced_) {
     if (classes_ < 1) throw MethodError(params.path() + ".class_balanced: needs the model's number of classes");
     thresholds_ = torch::full({classes_}, threshold_, torch::kDouble);

@@ -16,7 +16,8 @@
 namespace da::methods {
 
 // Builds a method from its parameters. Must read every parameter it accepts
-// from `params`; the registry rejects any left over.
+// from `params` (with its ParamDoc: --help-config lists what a factory reads
+// when given none); the registry rejects any left over.
 using Factory = std::function<std::unique_ptr<Method>(Params& params, const ModelInfo& model)>;
 
 class Registry {

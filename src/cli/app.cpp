@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 #include <stdexcept>
+#include <string>
 
 #include "cli/arguments.h"
 #include "cli/version.h"
@@ -20,6 +21,8 @@
 #include "io/atomic_file.h"
 #include "log/logging.h"
 #include "setup/host_allocator.h"
+#include "setup/method_parameters.h"
+#include "setup/method_setup.h"
 
 namespace da::cli {
 namespace {
@@ -27,6 +30,13 @@ namespace {
 void print_config_keys() {
   for (const auto& entry : config::describe_keys()) {
     std::printf("%-45s %-30s %s\n", entry.path.c_str(), entry.kind.c_str(), entry.doc.c_str());
+  }
+  std::printf("\nmethod parameters (domain_adaptation.method: {name: <method>, <parameter>: <value>, ...}): "
+              "kind, default, what it does [where the default comes from]\n");
+  for (const auto& line : setup::method_parameter_lines()) {
+    std::string text = line.doc;
+    if (!line.source.empty()) text += " [" + line.source + "]";
+    std::printf("%-45s %-30s %-12s %s\n", line.path.c_str(), line.kind.c_str(), line.fallback.c_str(), text.c_str());
   }
 }
 
@@ -116,6 +126,8 @@ int run_app(int argc, char** argv, const dist::WorldInfo& world, const TrainComm
       return 0;
     }
     if (args.help_config) {
+      // With --config, its plug-ins are loaded first: their methods are listed too.
+      if (!args.config_path.empty()) setup::load_plugins(config::load_config(args.config_path, args.overrides));
       if (speaks) print_config_keys();
       return 0;
     }

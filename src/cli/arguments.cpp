@@ -74,7 +74,9 @@ void add_train(CLI::App& app, Arguments& args) {
   train.add_flag("--print-config", args.print_config, "print the resolved configuration and exit");
   train.add_option("--resume", args.resume_path, "continue a run exactly from a checkpoint")->type_name("CHECKPOINT");
   add_log_level(train, args, " (overrides logging.level)");
-  train.add_flag("--help-config", args.help_config, "list every configuration key with its type and meaning");
+  train.add_flag("--help-config", args.help_config,
+                 "list every configuration key with its type and meaning, then every method's parameters with "
+                 "their defaults and sources (with --config, its plug-ins' too)");
   train.add_flag("--version", args.version, "print the versions of da_dist and its libraries");
 }
 

@@ -5,6 +5,7 @@
 
 #include "config/errors.h"
 #include "config/suggest.h"
+#include "methods/loss_weight.h"
 #include "methods/registry.h"
 #include "setup/device_setup.h"
 
@@ -48,7 +49,7 @@ WeightedMethod create_one(const YAML::Node& node, const std::string& path, const
   try {
     methods::Params params(scalar_params(node, path), path);
     WeightedMethod out;
-    out.loss_weight = params.number("loss_weight", 1.0, 0.0);
+    out.loss_weight = methods::read_loss_weight(params);
     out.method = registry.create(name, params, model);
     return out;
   } catch (const methods::MethodError& e) {
@@ -58,7 +59,7 @@ WeightedMethod create_one(const YAML::Node& node, const std::string& path, const
 
 }  // namespace
 
-std::vector<WeightedMethod> create_methods(const config::Config& config, const methods::ModelInfo& model) {
+void load_plugins(const config::Config& config) {
   for (const auto& plugin : config.plugins) {
     try {
       methods::load_plugin(plugin);
@@ -66,6 +67,10 @@ std::vector<WeightedMethod> create_methods(const config::Config& config, const m
       throw config::ConfigError(e.what());
     }
   }
+}
+
+std::vector<WeightedMethod> create_methods(const config::Config& config, const methods::ModelInfo& model) {
+  load_plugins(config);
   const YAML::Node& spec = config.domain_adaptation.method;
   const std::string path = "domain_adaptation.method";
   std::vector<WeightedMethod> out;

@@ -21,6 +21,10 @@ struct WeightedMethod {
   double loss_weight = 1.0;  // constant factor of this method's loss in the total
 };
 
+// Loads config.plugins (their methods register themselves); a library that
+// cannot be loaded is a config::ConfigError.
+void load_plugins(const config::Config& config);
+
 // Loads config.plugins, then creates the methods. `method:` may be one
 // mapping or a list; a missing method means source_only. Every problem is a
 // config::ConfigError naming the YAML path (list items as method[i]).

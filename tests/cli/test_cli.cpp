@@ -139,6 +139,38 @@ TEST_F(Cli, HelpAndVersion) {
   EXPECT_NE(keys.out.find("optimizer.lr"), std::string::npos);
 }
 
+// --help-config lists, after the config keys, every built-in method's
+// parameters with kind, default and source, and loss_weight once for all.
+TEST_F(Cli, HelpConfigListsEveryMethodsParameters) {
+  const auto r = da_dist({"--help-config"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LT(r.out.find("optimizer.lr"), r.out.find("method parameters"));
+  for (const char* method : {"adabn", "advent_adversarial", "bsp", "cdan", "coral", "dann", "entropy", "fda", "mcc",
+                             "mmd", "mstn", "pseudo_label", "source_only"}) {
+    EXPECT_NE(r.out.find(std::string("domain_adaptation.method{name: ") + method + "}"), std::string::npos) << method;
+  }
+  const auto at = r.out.find("domain_adaptation.method{name: dann}.hidden_size");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+  for (const char* text : {"int >= 1", " 1024 ", "discriminator hidden width", "[Ganin et al. 2016"}) {
+    EXPECT_NE(line.find(text), std::string::npos) << text << " in: " << line;
+  }
+  EXPECT_NE(r.out.find("domain_adaptation.method.loss_weight"), std::string::npos);
+  EXPECT_NE(r.out.find("domain_adaptation.method{name: entropy}    "), std::string::npos);  // no parameters
+}
+
+// With --config, the config's plug-ins are loaded first and their methods
+// listed with the others.
+TEST_F(Cli, HelpConfigListsPluginMethods) {
+  const std::string plugin = binary_path("tests/trainer/plugin/libda_example_plugin.so");
+  const auto r = da_dist({"--help-config", "--config", config("plugin.yaml", "plugins: [" + plugin + "]\n")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto at = r.out.find("domain_adaptation.method{name: example_max_prob_gap}.margin");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[ours: penalise every pixel", at), std::string::npos);
+  EXPECT_EQ(da_dist({"--help-config"}).out.find("example_max_prob_gap"), std::string::npos);
+}
+
 // Every command answers --help on stdout, with exit status 0, listing its own
 // options and not another command's; `da_dist --help` lists them all.
 TEST_F(Cli, EveryCommandAnswersHelpWithItsOptions) {

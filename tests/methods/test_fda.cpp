@@ -72,7 +72,7 @@ TEST(Fda, OptionalTargetEntropyAndErrors) {
   EXPECT_EQ(make_fda({})->compute_da_loss(step).loss.item<double>(), 0.0);
 
   for (const auto& [value, message] : std::vector<std::pair<std::string, std::string>>{
-           {"0", "domain_adaptation.method.beta: must be > 0"},
+           {"0", "domain_adaptation.method.beta: value 0 is out of range, must be > 0, <= 0.5"},
            {"0.6", "domain_adaptation.method.beta: value 0.6 is out of range"}}) {
     try {
       make_fda({{"beta", value}});

@@ -228,7 +228,7 @@ TEST(Mstn, ParametersAndLayers) {
   ASSERT_EQ(groups.size(), 1u);
   EXPECT_EQ(groups[0].name, "mstn.discriminator");
   EXPECT_EQ(test_support::creation_error("mstn", {{"decay", "1"}}, model),
-            "domain_adaptation.method.decay: value 1 is out of range, must be < 1");
+            "domain_adaptation.method.decay: value 1 is out of range, must be >= 0, < 1");
   EXPECT_EQ(test_support::creation_error("mstn", {{"centroid_weight", "-1"}}, model),
             "domain_adaptation.method.centroid_weight: value -1 is out of range, must be >= 0");
 }
@@ -349,9 +349,9 @@ TEST(ClassBalancedPseudoLabel, TwoRanksGiveTheOneRankThresholdsOfTheUnionBatch) 
 TEST(ClassBalancedPseudoLabel, ParameterErrors) {
   const auto model = test_support::model_info(3, {}, 1);
   EXPECT_EQ(test_support::creation_error("pseudo_label", {{"class_balanced", "true"}, {"portion", "0"}}, model),
-            "domain_adaptation.method.portion: value 0 is out of range, must be > 0");
+            "domain_adaptation.method.portion: value 0 is out of range, must be > 0, <= 1");
   EXPECT_EQ(test_support::creation_error("pseudo_label", {{"portion", "1.5"}}, model),
-            "domain_adaptation.method.portion: value 1.5 is out of range, must be >= 0, <= 1");
+            "domain_adaptation.method.portion: value 1.5 is out of range, must be > 0, <= 1");
 }
 
 TEST(Collectives, SingleRankIsTheIdentityAndTheSumIsDifferentiable) {

@@ -10,7 +10,10 @@ namespace example {
 class MaxProbabilityGap : public da::methods::Method {
  public:
   MaxProbabilityGap(da::methods::Params& params, const da::methods::ModelInfo&)
-      : margin_(params.number("margin", 1.0, 0.0)) {}
+      : margin_(params.number("margin", 1.0,
+                              {"top-class probability below which a target pixel is penalised",
+                               "ours: penalise every pixel not predicted with certainty"},
+                              da::methods::Range::at_least(0.0))) {}
 
   std::string name() const override { return "example_max_prob_gap"; }
 
