@@ -60,7 +60,8 @@ Mstn::Mstn(Params& params, const ModelInfo& model) : dann_(params, model), class
   centroid_weight_ = params.number(
       "centroid_weight", 1.0,
       {"weight of the centroid loss",
-       "Mid-Push/Moving-Semantic-Transfer-Network mstnmodel.py: weight 1, times lambda"},
+       "Mid-Push/Moving-Semantic-Transfer-Network mstnmodel.py: weight 1, times lambda, on the mean over classes "
+       "and channels of the squared centroid difference"},
       Range::at_least(0.0));
   scale_by_lambda_ = params.flag(
       "scale_by_lambda", true,
@@ -121,10 +122,12 @@ DaLossOutput Mstn::compute_da_loss(const StepInputs& step) {
   const auto centroids = keep * old + (1.0 - keep) * batch;
   const auto now_seen = seen.logical_or(present);
   const auto both = now_seen[0].logical_and(now_seen[1]);
-  // Mean squared distance over the classes seen in both domains, 0 while
+  // Mean squared difference over the channels (the authors' code; a sum
+  // would scale the loss with the layer's width: 512 times DANN's on a
+  // ResNet's last stage) and over the classes seen in both domains, 0 while
   // there are none: a masked mean, so the host never waits for the count.
   const auto n = both.sum();
-  const auto distance = (centroids[0] - centroids[1]).pow(2).sum(1);
+  const auto distance = (centroids[0] - centroids[1]).pow(2).mean(1);
   const auto centroid_loss = (distance * both.to(distance.scalar_type())).sum() / n.clamp_min(1).to(distance.scalar_type());
   centroids_ = centroids.detach();
   seen_ = now_seen.to(s.dtype());

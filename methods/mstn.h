@@ -14,8 +14,10 @@
 //   C = decay * C_old + (1 - decay) * C_batch   for classes present in the batch,
 // a class's first batch initialising it (C = C_batch), absent classes keeping
 // C_old; C_old carries no gradient. The centroid loss is the mean over the
-// classes seen so far in both domains of ||C_s^k - C_t^k||^2 (0, in the graph,
-// before any), and
+// classes seen so far in both domains and over the channels of
+// (C_s^k - C_t^k)^2, as the authors' code (tf.reduce_mean) computes it (the
+// paper writes a sum over channels; on the demo that made the loss 512 times
+// larger and MSTN fall below source-only); 0, in the graph, before any; and
 //   loss = dann loss + centroid_weight * [lambda] * centroid loss,
 // lambda (the scheduled coefficient) multiplying when scale_by_lambda (the
 // paper's gamma = lambda). Centroids are updated at every compute_da_loss

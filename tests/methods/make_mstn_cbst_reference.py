@@ -6,8 +6,8 @@ class centroids on the feature map: source classes from the masks and target
 classes from the arg-max of the target logits, both nearest-neighbour
 downsampled to the features; moving centroids C = decay * C_old +
 (1 - decay) * C_batch (the first batch of a class sets it), loss = dann +
-centroid_weight * lambda * mean over classes seen in both domains of
-||C_s - C_t||^2. Written with per-class loops, independently of the C++
+centroid_weight * lambda * mean over classes seen in both domains and over
+channels of (C_s - C_t)^2 (the authors' tf.reduce_mean). Written with per-class loops, independently of the C++
 vectorised form. Two steps: the second's loss and gradients.
 
 CBST: per-class thresholds from 1000-bin histograms of the first batch's
@@ -82,7 +82,7 @@ class Mstn:
                 else:
                     new[d][k] = self.cent[d][k]
         both = [k for k in range(K) if self.seen[0][k] and self.seen[1][k]]
-        closs = sum(((new[0][k] - new[1][k]) ** 2).sum() for k in both) / len(both)
+        closs = sum(((new[0][k] - new[1][k]) ** 2).mean() for k in both) / len(both)
         self.cent = [[c.detach() for c in row] for row in new]
         return dann + WEIGHT * LAM * closs, closs, [len(both)]
 
