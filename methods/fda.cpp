@@ -60,7 +60,7 @@ Fda::Fda(Params& params, const ModelInfo&) {
       "entropy_weight", 0.0,
       {"weight of the target predictions' mean entropy; 0 = no target loss",
        "paper: 0.005 (YanchaoYang/FDA README --entW=0.005) on a Charbonnier-penalised entropy (--ita=2.0); ours: "
-       "0, off, since the Charbonnier penalty is not implemented"},
+       "0, as this term is the plain mean entropy, to which the paper's weight does not carry over"},
       Range::at_least(0.0));
 }
 
