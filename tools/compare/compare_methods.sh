@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Every adaptation method on the same data, several seeds: target and source
-# validation mIoU after the last epoch and the target gain over source-only,
-# mean and spread over the seeds, as a Markdown table; then how far the
-# checkpoint each label-free signal picks falls from the one target labels
-# pick (tools/compare/selection_gap.py over all the runs).
+# validation mIoU after the last epoch, the target gain over source-only and
+# over the strongest baseline, mean and spread over the seeds, as a Markdown
+# table; then how far the checkpoint each label-free signal picks falls from
+# the one target labels pick (tools/compare/selection_gap.py over all the
+# runs).
+#
+# Baselines: source_only (each domain normalised by its own archives'
+# statistics when the config says normalize: archive), source_stats (every
+# domain normalised by the source training archives' statistics) and adabn;
+# oracle (trained on the target's labels) is the upper bound. The strongest
+# baseline is the one with the best mean target mIoU; a gain counts as clear
+# when its mean exceeds twice its spread over the seeds (paired by seed).
 #
 #   bash tools/compare/compare_methods.sh [--config conf/demo.yaml] [--seeds "0 1 2"]
 #        [--out runs/compare] [--methods "source_only dann ..."] [-- da_dist arguments...]
@@ -11,7 +19,7 @@
 # The config names the archives (the demo's by default; pass your own config
 # or `-- --set data.source.train=[...] ...`). Each method runs with the
 # config's model and schedule; the method settings are in METHOD_YAML below.
-# Runs that exist (metrics.jsonl with the last epoch) are reused, so an
+# Runs that exist (metrics.jsonl with every epoch) are reused, so an
 # interrupted comparison continues where it stopped. BUILD_DIR [build].
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,7 +27,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 config=conf/demo.yaml
 seeds="0 1 2"
 out=runs/compare
-methods="source_only dann dann_2layers cdan cdan_e advent entropy advent_adversarial mcc dann_bsp mmd coral fda pseudo_label mstn adabn dann_adabn"
+methods="source_only source_stats adabn oracle dann dann_2layers cdan cdan_e advent entropy advent_adversarial mcc dann_bsp mmd coral fda pseudo_label mstn adabn dann_adabn"
 extra=()
 while (($#)); do
   case "$1" in
@@ -35,7 +43,7 @@ done
 # The method settings compared (flow-style YAML for domain_adaptation.method).
 method_yaml() {
   case "$1" in
-    source_only) echo "{name: source_only}" ;;
+    source_only | source_stats | oracle) echo "{name: source_only}" ;;
     dann) echo "{name: dann, hidden_size: 256}" ;;
     dann_2layers) echo "{name: dann, layers: [encoder.layer3, encoder.layer4], hidden_size: 256}" ;;
     cdan) echo "{name: cdan, hidden_size: 256}" ;;
@@ -59,9 +67,14 @@ method_yaml() {
 # Source-only is the plain source-trained model: with domain-specific
 # BatchNorm (model.bn_mode dsbn) its target branch would never see a batch
 # and keep its initial statistics, so it always trains with joint BatchNorm.
+# One argument a line.
 baseline_args() {
-  [ "$1" = source_only ] && echo "--set model.bn_mode=joint"
-  return 0
+  case "$1" in
+    source_only) printf '%s\n' --set model.bn_mode=joint ;;
+    source_stats | oracle)
+      printf '%s\n' --set model.bn_mode=joint
+      sed 's/^/--set\n/' "$out/$1.overrides" ;;
+  esac
 }
 
 [ -x "$BUILD_DIR/src/da_dist" ] || { echo "compare_methods: $BUILD_DIR/src/da_dist missing (bash tools/setup.sh)" >&2; exit 2; }
@@ -69,39 +82,32 @@ if [ "$config" = conf/demo.yaml ] && [ ! -f data/demo/target_val.h5 ]; then
   "$BUILD_DIR"/tools/da_tiles/da_tiles synth --out data/demo --seed 0
 fi
 mkdir -p "$out"  # its runs and, beside it, the log of the run in progress
+"$BUILD_DIR"/src/da_dist --config "$config" "${extra[@]}" --print-config > "$out/resolved_config.yaml"
+for b in source_stats oracle; do
+  if [[ " $methods " == *" $b "* ]]; then
+    .venv/bin/python tools/compare/baseline_overrides.py "$out/resolved_config.yaml" "$b" > "$out/$b.overrides"
+  fi
+done
+max_epochs=$(/usr/bin/python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["run"]["max_epochs"])' \
+  "$out/resolved_config.yaml")
 for m in $methods; do
   for s in $seeds; do
     run="$out/$m-seed$s"
-    if [ -f "$run/metrics.jsonl" ] && grep -q '"iou/target_val"' "$run/metrics.jsonl"; then continue; fi
+    # A finished run (every epoch line) is reused.
+    if [ -f "$run/metrics.jsonl" ] && [ "$(grep -c '"kind": "epoch"' "$run/metrics.jsonl")" -ge "$max_epochs" ]; then
+      continue
+    fi
     echo "compare_methods: $m seed $s" >&2
+    mapfile -t method_args < <(baseline_args "$m")
     "$BUILD_DIR"/src/da_dist --config "$config" --set run.output_dir="$out" --set run.name="$m-seed$s" \
       --set run.seed="$s" --set "domain_adaptation.method=$(method_yaml "$m")" "${extra[@]}" \
-      $(baseline_args "$m") > "$out.log.tmp" 2>&1 ||
-      { echo "compare_methods: $m seed $s failed:" >&2; tail -5 "$out.log.tmp" >&2; exit 1; }
+      "${method_args[@]}" > "$out.log.tmp" 2>&1 ||
+      { echo "compare_methods: $m seed $s failed:" >&2; tail -5 "$out.log.tmp" >&2; rm -rf "$run"; exit 1; }
   done
 done
 rm -f "$out.log.tmp"
 
-/usr/bin/python3 - "$out" "$methods" "$seeds" <<'PY'
-import json, statistics, sys
-out, methods, seeds = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
-def last_epoch(m, s):
-    rows = [json.loads(l) for l in open(f"{out}/{m}-seed{s}/metrics.jsonl") if '"kind": "epoch"' in l]
-    return rows[-1]
-res = {m: [last_epoch(m, s) for s in seeds] for m in methods}
-base = {s: r["iou/target_val"] for s, r in zip(seeds, res.get("source_only", []))}
-def fmt(values):
-    mean = statistics.mean(values)
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.3f} ± {spread:.3f}"
-print(f"| method | target mIoU | source mIoU | target gain over source-only (same seed) | seeds |")
-print("| --- | --- | --- | --- | --- |")
-for m in methods:
-    t = [r["iou/target_val"] for r in res[m]]
-    src = [r["iou/source_val"] for r in res[m]]
-    gain = fmt([r["iou/target_val"] - base[s] for s, r in zip(seeds, res[m])]) if base else "-"
-    print(f"| {m} | {fmt(t)} | {fmt(src)} | {gain} | {len(seeds)} |")
-PY
+/usr/bin/python3 tools/compare/method_table.py "$out" "$methods" "$seeds"
 
 echo
 /usr/bin/python3 tools/compare/selection_gap.py $(for m in $methods; do for s in $seeds; do echo "$out/$m-seed$s"; done; done)
