@@ -35,13 +35,19 @@ Session::Session(int* argc, char*** argv) {
   MPI_Initialized(&already);
   if (!already) {
     int provided = 0;
-    // FUNNELED: only the main thread calls MPI; loader threads never do.
-    DA_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+    // MULTIPLE: the gradient reducer's communicator runs its collectives on a
+    // thread of its own while the main thread calls MPI (Progress::kThread).
+    // FUNNELED (only the main thread calls MPI; loader threads never do) is
+    // enough without it, and dist.mpi_progress falls back to kCaller.
+    DA_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided));
     if (provided < MPI_THREAD_FUNNELED) {
       throw DistError("the MPI library does not provide MPI_THREAD_FUNNELED");
     }
     owns_mpi_ = true;
   }
+  int level = 0;
+  DA_MPI_CHECK(MPI_Query_thread(&level));
+  world_.thread_multiple = level == MPI_THREAD_MULTIPLE;
   // Errors come back as codes and DA_MPI_CHECK turns them into exceptions.
   DA_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
   world_.uses_mpi = true;

@@ -15,6 +15,9 @@ struct WorldInfo {
   int local_rank = 0;  // rank among the processes on this node
   int local_size = 1;
   bool uses_mpi = false;
+  // MPI granted MPI_THREAD_MULTIPLE: a communicator may run its collectives
+  // on a thread of its own (Progress::kThread) while the main thread calls MPI.
+  bool thread_multiple = false;
 };
 
 // Owns MPI's lifetime: MPI_Init_thread in the constructor (when launched by an

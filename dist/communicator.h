@@ -13,6 +13,15 @@ namespace da::dist {
 
 enum class ReduceOp { kSum, kMin, kMax };
 
+// How a duplicate's collectives make progress. kCaller: inside the caller's
+// calls (for MPI, a non-blocking all-reduce moves only while its caller is
+// inside MPI: test(), wait() or another MPI call). kThread: a thread of the
+// communicator's own runs its collectives, in the order they were started,
+// while the caller computes (MPI then needs MPI_THREAD_MULTIPLE:
+// dist::world().thread_multiple). NCCL and the local communicator progress on
+// their own and take either.
+enum class Progress { kCaller, kThread };
+
 // A collective in flight. wait() returns once the result is in the tensor
 // for what runs next: for a CPU tensor on the host; for a GPU tensor (NCCL)
 // for the work queued next on the current CUDA stream, which waits for it
@@ -52,7 +61,7 @@ class Communicator {
   // order. The gradient reducer runs on one, so a bucket whose launch moves
   // with a rank's unused parameters can never pair up with another rank's
   // SyncBN or method collective (see dist/grad_reducer.h).
-  virtual std::unique_ptr<Communicator> duplicate() = 0;
+  virtual std::unique_ptr<Communicator> duplicate(Progress progress) = 0;
 };
 
 struct CommunicatorOptions {

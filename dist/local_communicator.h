@@ -14,7 +14,7 @@ class LocalCommunicator : public Communicator {
   void broadcast(at::Tensor& tensor, int root) override;
   at::Tensor all_gather(const at::Tensor& tensor) override;
   void barrier() override {}
-  std::unique_ptr<Communicator> duplicate() override { return std::make_unique<LocalCommunicator>(); }
+  std::unique_ptr<Communicator> duplicate(Progress) override { return std::make_unique<LocalCommunicator>(); }
 };
 
 }  // namespace da::dist

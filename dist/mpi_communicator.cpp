@@ -4,8 +4,12 @@
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <exception>
 #include <limits>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "dist/bootstrap.h"
 #include "dist/mpi_check.h"
@@ -77,6 +81,12 @@ at::Tensor host_buffer(const at::Tensor& t, bool cuda_aware) {
   return staged;
 }
 
+DistError timeout_error(std::int64_t numel, double timeout_s) {
+  return DistError("all_reduce of " + std::to_string(numel) + " values timed out after " +
+                   std::to_string(static_cast<int>(timeout_s)) + " s on rank " + std::to_string(world().rank) +
+                   " (another rank failed or never reached it)");
+}
+
 class MpiWork : public Work {
  public:
   // `tensor`: what the caller reduces; `buffer`: host_buffer(tensor, cuda_aware_).
@@ -105,11 +115,7 @@ class MpiWork : public Work {
     const auto start = std::chrono::steady_clock::now();
     while (!test()) {
       const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      if (waited > timeout_s_) {
-        throw DistError("all_reduce of " + std::to_string(tensor_.numel()) + " values timed out after " +
-                        std::to_string(static_cast<int>(timeout_s_)) + " s on rank " +
-                        std::to_string(world().rank) + " (another rank failed or never reached it)");
-      }
+      if (waited > timeout_s_) throw timeout_error(tensor_.numel(), timeout_s_);
       std::this_thread::yield();
     }
   }
@@ -121,31 +127,174 @@ class MpiWork : public Work {
   at::Tensor device_tensor_;  // a GPU tensor to copy the result into; undefined on the CPU
 };
 
+// A collective run by a ProgressThread. The job releases its waiter once
+// the result is in (or with an error), and ends once MPI no longer uses the
+// buffer: after a timeout the request stays pending (as a caller-progress
+// Work's does until its destructor's MPI_Wait), and the job keeps polling it.
+class JobState {
+ public:
+  void release(std::exception_ptr error) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (released_) return;
+      released_ = true;
+      error_ = std::move(error);
+    }
+    changed_.notify_all();
+  }
+  void end() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ended_ = true;
+    }
+    changed_.notify_all();
+  }
+  bool released() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return released_;
+  }
+  // Waits for the release; rethrows the job's error.
+  void wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [this] { return released_; });
+    if (error_) std::rethrow_exception(error_);
+  }
+  void wait_for_end() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [this] { return ended_; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool released_ = false;
+  bool ended_ = false;
+  std::exception_ptr error_;
+};
+
+// Runs `collective` as a job's body: its error, if any, goes to the waiter.
+void run_job(JobState& state, const std::function<void()>& collective) {
+  try {
+    collective();
+    state.release(nullptr);
+  } catch (...) {
+    state.release(std::current_exception());
+  }
+  state.end();
+}
+
+// Buffers of collectives a stopping progress thread gave up on: MPI may still
+// write into them until the job is aborted, so they are never freed.
+std::vector<at::Tensor>& abandoned_buffers() {
+  static auto* list = new std::vector<at::Tensor>;
+  return *list;
+}
+
+// The body of a threaded all-reduce: started and polled on the progress
+// thread, with the same timeout as the caller-progress path.
+void all_reduce_on_thread(MPI_Comm comm, const at::Tensor& buffer, ReduceOp op, double timeout_s,
+                          const ProgressThread& thread, JobState& state) {
+  MPI_Request request = MPI_REQUEST_NULL;
+  DA_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buffer.data_ptr(), count_of(buffer), mpi_type(buffer), mpi_op(op), comm,
+                              &request));
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    int done = 0;
+    DA_MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
+    if (done != 0) return;
+    if (thread.stopping()) {
+      abandoned_buffers().push_back(buffer);
+      throw DistError("all_reduce abandoned: its communicator was closed during a failure");
+    }
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > timeout_s) {
+      state.release(std::make_exception_ptr(timeout_error(buffer.numel(), timeout_s)));
+    }
+    // Lets the rank's compute threads run between polls on a busy core.
+    std::this_thread::yield();
+  }
+}
+
+class ThreadedWork : public Work {
+ public:
+  ThreadedWork(std::shared_ptr<JobState> state, at::Tensor buffer, at::Tensor tensor)
+      : state_(std::move(state)), buffer_(std::move(buffer)), device_tensor_(std::move(tensor)) {
+    if (device_tensor_.is_same(buffer_)) device_tensor_ = at::Tensor();
+  }
+  // Never leaves MPI writing into a tensor being freed: the job ends when
+  // its request completes, or at once when its thread is stopping.
+  ~ThreadedWork() override { state_->wait_for_end(); }
+  bool test() override {
+    if (!state_->released()) return false;
+    wait();
+    return true;
+  }
+  void wait() override {
+    state_->wait();
+    if (device_tensor_.defined()) {
+      device_tensor_.copy_(buffer_);
+      device_tensor_ = at::Tensor();
+    }
+  }
+
+ private:
+  std::shared_ptr<JobState> state_;
+  at::Tensor buffer_;
+  at::Tensor device_tensor_;  // a GPU tensor to copy the result into; undefined on the CPU
+};
+
 }  // namespace
 
-MpiCommunicator::MpiCommunicator(double timeout_s) : MpiCommunicator(timeout_s, MPI_COMM_WORLD) {}
+MpiCommunicator::MpiCommunicator(double timeout_s) : MpiCommunicator(timeout_s, MPI_COMM_WORLD, Progress::kCaller) {}
 
-MpiCommunicator::MpiCommunicator(double timeout_s, MPI_Comm comm)
+MpiCommunicator::MpiCommunicator(double timeout_s, MPI_Comm comm, Progress progress)
     : comm_(comm), timeout_s_(timeout_s), cuda_aware_(mpi_is_cuda_aware()) {
   DA_MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
   DA_MPI_CHECK(MPI_Comm_size(comm_, &size_));
+  if (progress == Progress::kThread) {
+    int level = 0;
+    DA_MPI_CHECK(MPI_Query_thread(&level));
+    if (level != MPI_THREAD_MULTIPLE) {
+      throw DistError("collectives on a progress thread need MPI_THREAD_MULTIPLE, which this MPI library did not "
+                      "grant (dist.mpi_progress: caller works without it)");
+    }
+    thread_ = std::make_unique<ProgressThread>();
+  }
 }
 
 MpiCommunicator::~MpiCommunicator() {
+  if (thread_) {
+    // During a failure a peer may never arrive: give up on what is queued.
+    if (std::uncaught_exceptions() > 0) thread_->stop();
+    thread_.reset();
+  }
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (comm_ != MPI_COMM_WORLD && finalized == 0) MPI_Comm_free(&comm_);
 }
 
-std::unique_ptr<Communicator> MpiCommunicator::duplicate() {
+std::unique_ptr<Communicator> MpiCommunicator::duplicate(Progress progress) {
   MPI_Comm copy = MPI_COMM_NULL;
   DA_MPI_CHECK(MPI_Comm_dup(comm_, &copy));
-  return std::unique_ptr<Communicator>(new MpiCommunicator(timeout_s_, copy));
+  return std::unique_ptr<Communicator>(new MpiCommunicator(timeout_s_, copy, progress));
+}
+
+void MpiCommunicator::run_on_thread(const std::function<void()>& collective) {
+  auto state = std::make_shared<JobState>();
+  thread_->post([state, &collective] { run_job(*state, collective); });
+  state->wait_for_end();  // `collective` refers to this frame
+  state->wait();          // its error, if any
 }
 
 std::unique_ptr<Work> MpiCommunicator::all_reduce_async(at::Tensor& tensor, ReduceOp op) {
   check_tensor(tensor, "all_reduce");
   at::Tensor buffer = host_buffer(tensor, cuda_aware_);
+  if (thread_) {
+    auto state = std::make_shared<JobState>();
+    thread_->post([state, comm = comm_, buffer, op, timeout_s = timeout_s_, thread = thread_.get()] {
+      run_job(*state, [&] { all_reduce_on_thread(comm, buffer, op, timeout_s, *thread, *state); });
+    });
+    return std::make_unique<ThreadedWork>(std::move(state), buffer, tensor);
+  }
   MPI_Request request = MPI_REQUEST_NULL;
   DA_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buffer.data_ptr(), count_of(buffer), mpi_type(buffer), mpi_op(op),
                               comm_, &request));
@@ -155,7 +304,8 @@ std::unique_ptr<Work> MpiCommunicator::all_reduce_async(at::Tensor& tensor, Redu
 void MpiCommunicator::broadcast(at::Tensor& tensor, int root) {
   check_tensor(tensor, "broadcast");
   at::Tensor buffer = host_buffer(tensor, cuda_aware_);
-  DA_MPI_CHECK(MPI_Bcast(buffer.data_ptr(), count_of(buffer), mpi_type(buffer), root, comm_));
+  const auto call = [&] { DA_MPI_CHECK(MPI_Bcast(buffer.data_ptr(), count_of(buffer), mpi_type(buffer), root, comm_)); };
+  thread_ ? run_on_thread(call) : call();
   if (!buffer.is_same(tensor)) tensor.copy_(buffer);
 }
 
@@ -165,11 +315,17 @@ at::Tensor MpiCommunicator::all_gather(const at::Tensor& tensor) {
   std::vector<int64_t> shape{size_};
   for (auto d : input.sizes()) shape.push_back(d);
   auto output = at::empty(shape, input.options());
-  DA_MPI_CHECK(MPI_Allgather(input.data_ptr(), count_of(input), mpi_type(input), output.data_ptr(), count_of(input),
-                             mpi_type(input), comm_));
+  const auto call = [&] {
+    DA_MPI_CHECK(MPI_Allgather(input.data_ptr(), count_of(input), mpi_type(input), output.data_ptr(),
+                               count_of(input), mpi_type(input), comm_));
+  };
+  thread_ ? run_on_thread(call) : call();
   return output.to(tensor.device());
 }
 
-void MpiCommunicator::barrier() { DA_MPI_CHECK(MPI_Barrier(comm_)); }
+void MpiCommunicator::barrier() {
+  const auto call = [&] { DA_MPI_CHECK(MPI_Barrier(comm_)); };
+  thread_ ? run_on_thread(call) : call();
+}
 
 }  // namespace da::dist

@@ -1,14 +1,23 @@
 // Collectives over MPI_COMM_WORLD. All-reduce is non-blocking
-// (MPI_Iallreduce); its Work polls with MPI_Test until done or until the
+// (MPI_Iallreduce); it is polled with MPI_Test until done or until the
 // collective timeout, so a rank that never arrives produces an error that
 // names the collective instead of a silent hang. GPU tensors go to MPI
 // directly when the library is CUDA-aware, else through page-locked host
 // copies.
+//
+// A duplicate with Progress::kThread runs every collective on a thread of
+// its own (dist/progress_thread.h), in the order they were started: the
+// all-reduces the gradient reducer starts in backward then progress while
+// backward computes, instead of only when the main thread next enters MPI.
 #pragma once
 
 #include <mpi.h>
 
+#include <functional>
+#include <memory>
+
 #include "dist/communicator.h"
+#include "dist/progress_thread.h"
 
 namespace da::dist {
 
@@ -31,16 +40,19 @@ class MpiCommunicator : public Communicator {
   void broadcast(at::Tensor& tensor, int root) override;
   at::Tensor all_gather(const at::Tensor& tensor) override;
   void barrier() override;
-  std::unique_ptr<Communicator> duplicate() override;
+  std::unique_ptr<Communicator> duplicate(Progress progress) override;
 
  private:
-  MpiCommunicator(double timeout_s, MPI_Comm comm);
+  MpiCommunicator(double timeout_s, MPI_Comm comm, Progress progress);
+  // Runs `collective` on the progress thread and waits for it.
+  void run_on_thread(const std::function<void()>& collective);
 
   MPI_Comm comm_;
   int rank_ = 0;
   int size_ = 1;
   double timeout_s_;
   bool cuda_aware_;
+  std::unique_ptr<ProgressThread> thread_;  // Progress::kThread only; last: joined first
 };
 
 }  // namespace da::dist

@@ -180,7 +180,8 @@ class NcclTorchCommunicator : public Communicator {
     return tensor.is_cuda() ? output : output.cpu();
   }
 
-  std::unique_ptr<Communicator> duplicate() override {
+  // NCCL runs on its own stream: either progress is what it does anyway.
+  std::unique_ptr<Communicator> duplicate(Progress) override {
     return std::make_unique<NcclTorchCommunicator>(world_, timeout_s_);
   }
 

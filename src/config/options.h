@@ -252,6 +252,7 @@ struct DistOptions {
   bool sync_bn = false;
   double timeout_s = 600.0;
   std::int64_t check_every_n_steps = 100;
+  std::string mpi_progress = "auto";
 
   template <class V>
   void fields(V& v) {
@@ -265,6 +266,10 @@ struct DistOptions {
     v.number("timeout_s", timeout_s, "collective timeout in seconds before the job is aborted", greater_than(0));
     v.integer("check_every_n_steps", check_every_n_steps,
               "steps between the cross-rank agreement check of step, epoch and lambda", at_least(1));
+    v.choice("mpi_progress", mpi_progress, {"auto", "thread", "caller"},
+             "how MPI gradient all-reduces progress during backward: thread (a communication thread per rank runs "
+             "them while backward computes; needs MPI_THREAD_MULTIPLE), caller (only when the main thread enters "
+             "MPI), auto (thread when MPI grants MPI_THREAD_MULTIPLE); NCCL ignores it");
   }
 };
 

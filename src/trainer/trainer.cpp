@@ -15,6 +15,7 @@
 #include "callbacks/early_stopping.h"
 #include "callbacks/model_checkpoint.h"
 #include "config/errors.h"
+#include "dist/bootstrap.h"
 #include "dist/replica_check.h"
 #include "io/archive_set.h"
 #include "models/domain_batch_norm.h"
@@ -41,6 +42,13 @@ std::string summary(const callbacks::Metrics& metrics, const std::vector<std::st
     if (auto it = metrics.find(key); it != metrics.end()) line += fmt::format(" {} {:.4f}", key, it->second);
   }
   return line;
+}
+
+// dist.mpi_progress as the reducer's communicator takes it.
+dist::Progress gradient_progress(const std::string& setting) {
+  if (setting == "thread") return dist::Progress::kThread;
+  if (setting == "caller") return dist::Progress::kCaller;
+  return dist::world().thread_multiple ? dist::Progress::kThread : dist::Progress::kCaller;  // auto
 }
 
 }  // namespace
@@ -106,10 +114,18 @@ Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Co
     // Gradients on a communicator of their own: a bucket's launch may move
     // with a rank's unused parameters, and must never pair up with another
     // rank's SyncBN or method collective (dist/grad_reducer.h).
-    grad_comm_ = comm_.duplicate();
+    const dist::Progress progress = gradient_progress(config_.dist.mpi_progress);
+    grad_comm_ = comm_.duplicate(progress);
     reducer_ = std::make_unique<dist::GradReducer>(
         *grad_comm_, named_parameters(),
         dist::ReducerOptions{config_.dist.bucket_mb, config_.dist.first_bucket_mb, &control_});
+    if (world_.rank == 0) {
+      spdlog::info("gradients: {} buckets over {}{}", reducer_->num_buckets(), grad_comm_->backend(),
+                   grad_comm_->backend() == "mpi"
+                       ? (progress == dist::Progress::kThread ? ", progressed by a communication thread"
+                                                              : ", progressed by the main thread's MPI calls")
+                       : "");
+    }
   }
 
   const std::string checkpoint_dir = run_dir_ + "/checkpoints";

@@ -124,7 +124,7 @@ TEST_F(Cuda, AutocastStepsAgreeWithFp32) {
 // parameter nobody used keeps no gradient.
 TEST_F(Cuda, ReducerOverNcclAccumulatesMicroBatches) {
   const auto world = nccl_world_of_one();
-  const auto grads = world->duplicate();
+  const auto grads = world->duplicate(dist::Progress::kCaller);
   const auto f32 = on_gpu(at::kFloat);
   const at::Tensor weight0 = at::sin(at::arange(2 * 3 * 3 * 3, f32)).reshape({2, 3, 3, 3});
   const at::Tensor bias0 = at::cos(at::arange(2, f32));

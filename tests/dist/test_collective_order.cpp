@@ -47,10 +47,14 @@ struct Params {
   at::Tensor head = at::cos(at::arange(kChannels, kF64) + 1.0);
 };
 
-TEST(CollectiveOrder, SyncBatchNormWithABranchOneRankSkips) {
+// The reducer's buckets progressing on the caller's MPI calls or on the
+// duplicate's own thread (dist.mpi_progress), beside SyncBN's collectives.
+class CollectiveOrder : public ::testing::TestWithParam<Progress> {};
+
+TEST_P(CollectiveOrder, SyncBatchNormWithABranchOneRankSkips) {
   MpiCommunicator world(60);
   ASSERT_EQ(world.size(), 2) << "run under mpirun -np 2";
-  const std::unique_ptr<Communicator> grads = world.duplicate();
+  const std::unique_ptr<Communicator> grads = world.duplicate(GetParam());
   const int rank = world.rank();
   const Params init;
 
@@ -84,6 +88,9 @@ TEST(CollectiveOrder, SyncBatchNormWithABranchOneRankSkips) {
   ASSERT_TRUE(head.grad().defined());
   EXPECT_LT((head.grad() - ref.head.grad()).abs().max().item<double>(), 1e-10);
 }
+
+INSTANTIATE_TEST_SUITE_P(Progress, CollectiveOrder, ::testing::Values(Progress::kCaller, Progress::kThread),
+                         [](const auto& info) { return info.param == Progress::kThread ? "Thread" : "Caller"; });
 
 }  // namespace
 }  // namespace da::dist

@@ -1,5 +1,6 @@
 // The MPI communicator under mpirun -np 2: values of every collective for
-// every supported dtype, several all-reduces in flight at once, and errors.
+// every supported dtype, several all-reduces in flight at once, and errors;
+// the same on a duplicate whose collectives run on a thread of its own.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -111,6 +112,68 @@ TEST(MpiCommunicator, TimeoutInsteadOfHang) {
     comm.all_reduce(t);
   }
   EXPECT_EQ(mpi_rank(), comm.rank());
+}
+
+// Progress::kThread: collectives run on the communicator's own thread, in
+// the order they were started, give the same values, also while the main
+// thread runs collectives on another communicator (MPI_THREAD_MULTIPLE).
+TEST(MpiCommunicatorOnAThread, ValuesInStartOrderBesideMainThreadCollectives) {
+  MpiCommunicator world(30);
+  const auto comm = world.duplicate(Progress::kThread);
+  std::vector<at::Tensor> tensors;
+  std::vector<std::unique_ptr<Work>> works;
+  for (int i = 0; i < 4; ++i) tensors.push_back(at::full({1000 * (i + 1)}, double(i + comm->rank()), at::kDouble));
+  for (auto& t : tensors) works.push_back(comm->all_reduce_async(t, ReduceOp::kSum));
+  at::Tensor main = at::full({5}, comm->rank() + 1, at::kLong);
+  world.all_reduce(main, ReduceOp::kMax);  // on the main thread meanwhile
+  EXPECT_TRUE(at::all(main.eq(2)).item<bool>());
+  for (int i = 3; i >= 0; --i) works[i]->wait();
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(at::all(tensors[i].eq(2.0 * i + 1)).item<bool>()) << i;
+
+  at::Tensor channels_last = (at::arange(24, at::kFloat).reshape({1, 2, 3, 4}) * (comm->rank() + 1))
+                                 .contiguous(at::MemoryFormat::ChannelsLast);
+  comm->all_reduce(channels_last, ReduceOp::kMin);
+  EXPECT_TRUE(at::equal(channels_last, at::arange(24, at::kFloat).reshape({1, 2, 3, 4})));
+  auto t = at::full({2, 3}, float(comm->rank() + 1));
+  comm->broadcast(t, 1);
+  EXPECT_TRUE(at::all(t.eq(2.0f)).item<bool>());
+  const auto gathered = comm->all_gather(at::full({3}, int64_t(comm->rank() * 7), at::kLong));
+  EXPECT_TRUE(at::all(gathered[1].eq(7)).item<bool>());
+  comm->barrier();
+}
+
+// The point of the thread: an all-reduce completes while the caller never
+// enters MPI (Work::test of a threaded collective only reads its state).
+// With Progress::kCaller a large Open MPI all-reduce would stall here.
+TEST(MpiCommunicatorOnAThread, CompletesWhileTheCallerStaysOutOfMpi) {
+  MpiCommunicator world(30);
+  const auto comm = world.duplicate(Progress::kThread);
+  at::Tensor big = at::full({4 << 20}, float(comm->rank() + 1));  // 16 MiB: many rendezvous fragments
+  const auto work = comm->all_reduce_async(big, ReduceOp::kSum);
+  double busy = 0;  // computes (no MPI) until the thread reports completion
+  while (!work->test()) busy += at::rand({64}).sum().item<double>();
+  EXPECT_TRUE(at::all(big.eq(3.0f)).item<bool>());
+  EXPECT_GE(busy, 0.0);
+}
+
+TEST(MpiCommunicatorOnAThread, TimeoutInsteadOfHang) {
+  MpiCommunicator world(1.0);
+  const auto comm = world.duplicate(Progress::kThread);
+  auto t = at::ones({8});
+  if (comm->rank() == 0) {
+    auto work = comm->all_reduce_async(t, ReduceOp::kSum);
+    try {
+      work->wait();
+      FAIL() << "expected a timeout";
+    } catch (const DistError& e) {
+      EXPECT_NE(std::string(e.what()).find("all_reduce of 8 values timed out after 1 s on rank 0"), std::string::npos)
+          << e.what();
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+  } else {
+    MPI_Barrier(MPI_COMM_WORLD);
+    comm->all_reduce(t);  // pairs with rank 0's abandoned request, which its later MPI calls progress
+  }
 }
 
 std::string make_error(const std::string& backend, bool cuda_tensors) {

@@ -125,7 +125,7 @@ class RecordingCommunicator : public Communicator {
   void broadcast(at::Tensor&, int) override {}
   at::Tensor all_gather(const at::Tensor& tensor) override { return tensor.unsqueeze(0).clone(); }
   void barrier() override {}
-  std::unique_ptr<Communicator> duplicate() override { return std::make_unique<RecordingCommunicator>(); }
+  std::unique_ptr<Communicator> duplicate(Progress) override { return std::make_unique<RecordingCommunicator>(); }
   std::vector<at::Tensor> launched;
   bool waited = false;
 };
