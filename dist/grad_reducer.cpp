@@ -99,6 +99,8 @@ GradReducer::GradReducer(Communicator& comm, std::vector<std::pair<std::string, 
     groups.back().push_back(i);
     bytes += size;
   }
+  mask_on_change_ = options.used_mask == UsedMask::kOnChange ||
+                    (options.used_mask == UsedMask::kAuto && !params_.empty() && params_.front().is_cpu());
   for (const auto& group : groups) {
     Bucket bucket;
     std::int64_t offset = 0;
@@ -107,7 +109,10 @@ GradReducer::GradReducer(Communicator& comm, std::vector<std::pair<std::string, 
       bucket.slots.push_back({param, offset, params_[param].numel()});
       offset += params_[param].numel();
     }
-    bucket.flat = at::zeros({offset}, params_[group.front()].options().requires_grad(false));
+    const bool last = buckets_.size() + 1 == groups.size();
+    if (last && mask_on_change_) flag_offset_ = offset;  // one more element: the used-set flag
+    bucket.flat = at::zeros({offset + (flag_offset_ == offset ? 1 : 0)},
+                            params_[group.front()].options().requires_grad(false));
     buckets_.push_back(std::move(bucket));
   }
 
@@ -172,7 +177,28 @@ void GradReducer::launch_ready_buckets() {
 }
 
 void GradReducer::launch(std::size_t index) {
+  if (flag_offset_ >= 0 && index + 1 == buckets_.size()) {
+    // Every parameter's fate is known now (see the header): has this rank's
+    // used set changed since the last agreement?
+    std::vector<bool> used(ready_.begin(), ready_.end());
+    const bool changed = agreed_used_.empty() || used != used_at_agreement_;
+    buckets_[index].flat.narrow(0, flag_offset_, 1).fill_(changed ? 1.0 : 0.0);
+  }
   buckets_[index].work = comm_.all_reduce_async(buckets_[index].flat, ReduceOp::kSum);
+}
+
+void GradReducer::agree_on_used() {
+  if (flag_offset_ >= 0) {
+    const double changed_ranks = buckets_.back().flat[flag_offset_].item<double>();
+    if (changed_ranks < 0.5) return;  // no rank's set changed: the union did not either
+  }
+  auto used = at::zeros({static_cast<std::int64_t>(params_.size())}, at::kInt);
+  auto* used_data = used.data_ptr<int>();
+  for (std::size_t i = 0; i < params_.size(); ++i) used_data[i] = ready_[i] ? 1 : 0;
+  mask_comm_.all_reduce(used, ReduceOp::kMax);
+  ++mask_reductions_;
+  agreed_used_.assign(used_data, used_data + params_.size());
+  used_at_agreement_.assign(ready_.begin(), ready_.end());
 }
 
 void GradReducer::finalize() {
@@ -190,20 +216,23 @@ void GradReducer::finalize() {
   }
   launch_ready_buckets();
   // Which parameters got a gradient anywhere decides between a defined
-  // (averaged) gradient and an undefined one, the same on every rank.
-  auto used = at::zeros({static_cast<std::int64_t>(params_.size())}, at::kInt);
-  auto* used_data = used.data_ptr<int>();
-  for (std::size_t i = 0; i < params_.size(); ++i) used_data[i] = ready_[i] ? 1 : 0;
-  mask_comm_.all_reduce(used, ReduceOp::kMax);
-
-  const double scale = 1.0 / comm_.size();
+  // (averaged) gradient and an undefined one, the same on every rank. Every
+  // step: agreed while the buckets are in flight; on change: after the last
+  // bucket, which carries the flags.
+  if (flag_offset_ < 0) agree_on_used();
   for (auto& bucket : buckets_) {
     bucket.work->wait();
     bucket.work.reset();
+  }
+  if (flag_offset_ >= 0) agree_on_used();
+  const std::vector<int>& used = agreed_used_;
+
+  const double scale = 1.0 / comm_.size();
+  for (auto& bucket : buckets_) {
     bucket.flat.mul_(scale);
     for (const auto& slot : bucket.slots) {
       auto& param = params_[slot.param];
-      if (used_data[slot.param] == 0) continue;
+      if (used[slot.param] == 0) continue;
       const auto order = memory_order(param);
       if (!param.grad().defined()) param.mutable_grad() = at::empty_like(param);  // the parameter's layout
       param.mutable_grad().permute(order).copy_(slot_view(bucket.flat, slot.offset, param, order));

@@ -19,6 +19,18 @@
 // parameter that got no gradient on any rank keeps an undefined .grad, as in
 // a single process.
 //
+// Which parameters got a gradient on any rank (the used mask) needs the
+// ranks to agree. UsedMask::kEveryStep all-reduces the mask every step.
+// UsedMask::kOnChange (CPU tensors) adds one element to the last bucket:
+// each rank writes 1 there when its own used set differs from the one it
+// had at the last agreement (or there was none), else 0. The last bucket
+// starts only once every parameter's fate is known (buckets start in index
+// order, the last after all others), and every rank sums the same flags,
+// so all ranks decide alike: a sum of 0 means no rank's set changed, so the
+// union is the last agreed one; otherwise the mask is all-reduced this step.
+// It can neither hang (the flag rides in a collective every rank runs) nor
+// average wrongly (the union is exact either way).
+//
 // Gradient accumulation: prepare_for_backward(false) for the micro-batches
 // that must not communicate (DDP's no_sync); the accumulated gradient is
 // reduced on the last one.
@@ -41,6 +53,11 @@ struct Node;
 
 namespace da::dist {
 
+// How the ranks agree on which parameters got a gradient (see above).
+// kAuto: kOnChange for CPU parameters; kEveryStep for GPU ones, where
+// reading the flag back would make the host wait for the GPU.
+enum class UsedMask { kAuto, kEveryStep, kOnChange };
+
 struct ReducerOptions {
   double bucket_mb = 25.0;
   double first_bucket_mb = 1.0;
@@ -49,6 +66,7 @@ struct ReducerOptions {
   // passes its host (MPI) communicator, so the mask never goes through the
   // device and the host never waits for the GPU to read the result.
   Communicator* mask_comm = nullptr;
+  UsedMask used_mask = UsedMask::kAuto;
 };
 
 class GradReducer {
@@ -70,6 +88,8 @@ class GradReducer {
   // Names of parameters that got no gradient on this rank in any step since
   // the last call (e.g. once per epoch), then the record starts afresh.
   std::vector<std::string> take_unused_parameters();
+  // How many steps all-reduced the used mask so far (for logs and tests).
+  std::int64_t mask_reductions() const { return mask_reductions_; }
 
  private:
   struct Slot {
@@ -89,6 +109,10 @@ class GradReducer {
   void mark_ready(std::size_t param);
   void launch_ready_buckets();
   void launch(std::size_t bucket);
+  // Sets agreed_used_ to this step's used mask, the same on all ranks (1
+  // where any rank had a gradient): all-reduced, or kept when the last
+  // bucket's flags say no rank's set changed (then after its wait).
+  void agree_on_used();
 
   Communicator& comm_;
   Communicator& mask_comm_;
@@ -104,6 +128,11 @@ class GradReducer {
   bool sync_ = false;
   bool in_backward_ = false;
   std::set<std::size_t> ever_used_;
+  bool mask_on_change_ = false;
+  std::int64_t flag_offset_ = -1;  // kOnChange: the flag's index in the last bucket
+  std::vector<bool> used_at_agreement_;  // this rank's used set at the last mask all-reduce
+  std::vector<int> agreed_used_;         // the union then; empty before the first
+  std::int64_t mask_reductions_ = 0;
 };
 
 }  // namespace da::dist

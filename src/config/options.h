@@ -253,6 +253,7 @@ struct DistOptions {
   double timeout_s = 600.0;
   std::int64_t check_every_n_steps = 100;
   std::string mpi_progress = "auto";
+  std::string unused_parameters_sync = "auto";
 
   template <class V>
   void fields(V& v) {
@@ -270,6 +271,10 @@ struct DistOptions {
              "how MPI gradient all-reduces progress during backward: thread (a communication thread per rank runs "
              "them while backward computes; needs MPI_THREAD_MULTIPLE), caller (only when the main thread enters "
              "MPI), auto (thread when MPI grants MPI_THREAD_MULTIPLE); NCCL ignores it");
+    v.choice("unused_parameters_sync", unused_parameters_sync, {"auto", "every_step", "on_change"},
+             "how the ranks agree on which parameters got no gradient anywhere: every_step (a mask all-reduce "
+             "each step), on_change (a flag in the last gradient bucket; the mask only in steps where a rank's "
+             "set changed), auto (on_change on the CPU, every_step on GPUs)");
   }
 };
 

@@ -44,6 +44,13 @@ std::string summary(const callbacks::Metrics& metrics, const std::vector<std::st
   return line;
 }
 
+// dist.unused_parameters_sync as the reducer takes it.
+dist::UsedMask used_mask_sync(const std::string& setting) {
+  if (setting == "every_step") return dist::UsedMask::kEveryStep;
+  if (setting == "on_change") return dist::UsedMask::kOnChange;
+  return dist::UsedMask::kAuto;
+}
+
 // dist.mpi_progress as the reducer's communicator takes it.
 dist::Progress gradient_progress(const std::string& setting) {
   if (setting == "thread") return dist::Progress::kThread;
@@ -116,9 +123,9 @@ Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Co
     // rank's SyncBN or method collective (dist/grad_reducer.h).
     const dist::Progress progress = gradient_progress(config_.dist.mpi_progress);
     grad_comm_ = comm_.duplicate(progress);
-    reducer_ = std::make_unique<dist::GradReducer>(
-        *grad_comm_, named_parameters(),
-        dist::ReducerOptions{config_.dist.bucket_mb, config_.dist.first_bucket_mb, &control_});
+    dist::ReducerOptions reducer_options{config_.dist.bucket_mb, config_.dist.first_bucket_mb, &control_};
+    reducer_options.used_mask = used_mask_sync(config_.dist.unused_parameters_sync);
+    reducer_ = std::make_unique<dist::GradReducer>(*grad_comm_, named_parameters(), reducer_options);
     if (world_.rank == 0) {
       spdlog::info("gradients: {} buckets over {}{}", reducer_->num_buckets(), grad_comm_->backend(),
                    grad_comm_->backend() == "mpi"

@@ -91,6 +91,64 @@ TEST(GradReducer, AllInOneBucket) { check_reduced(25, 25, 1); }
 
 TEST(GradReducer, MixedBucketsAndAccumulation) { check_reduced(1e-4, 2e-4, 3); }
 
+// The used mask is all-reduced only in steps where some rank's used set
+// changed (UsedMask::kOnChange, the CPU default), every step with
+// kEveryStep; the gradients (defined or not, and their values) are the same
+// either way. `extra` is used by the ranks that the step's pattern says.
+void check_used_mask(UsedMask mode) {
+  MpiCommunicator comm(60);
+  const int rank = comm.rank();
+  const at::Tensor weight = at::cos(at::arange(6, at::kDouble)).requires_grad_();
+  const at::Tensor extra = at::sin(at::arange(3, at::kDouble)).requires_grad_();
+  ReducerOptions options{25.0, 1.0};
+  options.used_mask = mode;
+  GradReducer reducer(comm, {{"weight", weight}, {"extra", extra}}, options);
+  // Per step: does rank 0 / rank 1 use `extra`? And does a mask all-reduce
+  // happen with kOnChange (first step; then only when a rank's set changed)?
+  struct Step {
+    bool rank0, rank1, reduces;
+  };
+  const std::vector<Step> steps{{false, true, true},   {false, true, false}, {false, false, true},
+                                {false, false, false}, {true, false, true},  {true, false, false}};
+  std::int64_t expected_reductions = 0;
+  for (std::size_t k = 0; k < steps.size(); ++k) {
+    const bool uses[2] = {steps[k].rank0, steps[k].rank1};
+    weight.mutable_grad() = at::Tensor();  // what the optimizer's zero_grad(set_to_none) leaves
+    extra.mutable_grad() = at::Tensor();
+    reducer.prepare_for_backward();
+    const auto loss_of = [&](int r) {
+      at::Tensor loss = (weight * weight * (r + 1.0)).sum();
+      if (uses[r]) loss = loss + (extra * weight.narrow(0, 0, 3) * (r + 2.0)).sum();
+      return loss;
+    };
+    loss_of(rank).backward();
+    reducer.finalize();
+    expected_reductions += mode == UsedMask::kEveryStep || steps[k].reduces ? 1 : 0;
+    EXPECT_EQ(reducer.mask_reductions(), expected_reductions) << "step " << k;
+    // The mean of both ranks' gradients, computed locally.
+    const at::Tensor w = weight.detach(), e = extra.detach();
+    at::Tensor weight_mean = (2 * w * 1.0 + 2 * w * 2.0) / 2;
+    at::Tensor extra_mean = at::zeros_like(e);
+    for (int r = 0; r < 2; ++r) {
+      if (!uses[r]) continue;
+      weight_mean.narrow(0, 0, 3).add_(e * (r + 2.0) / 2);
+      extra_mean.add_(w.narrow(0, 0, 3) * (r + 2.0) / 2);
+    }
+    ASSERT_TRUE(weight.grad().defined());
+    EXPECT_TRUE(at::allclose(weight.grad(), weight_mean, 1e-12, 1e-14)) << "step " << k;
+    if (uses[0] || uses[1]) {
+      ASSERT_TRUE(extra.grad().defined()) << "step " << k;
+      EXPECT_TRUE(at::allclose(extra.grad(), extra_mean, 1e-12, 1e-14)) << "step " << k;
+    } else {
+      EXPECT_FALSE(extra.grad().defined()) << "step " << k;  // no rank used it: like one process
+    }
+  }
+}
+
+TEST(GradReducer, UsedMaskAllReducedOnlyWhenAUsedSetChanges) { check_used_mask(UsedMask::kOnChange); }
+
+TEST(GradReducer, UsedMaskAllReducedEveryStep) { check_used_mask(UsedMask::kEveryStep); }
+
 TEST(GradReducer, LayoutIsReverseOrderWithSmallFirstBucket) {
   MpiCommunicator comm(60);
   Net net;
@@ -142,8 +200,12 @@ TEST(GradReducerLocal, ChannelsLastGradientsKeepTheirMemoryOrder) {
   const at::Tensor scale = at::cos(at::arange(2 * 3 * 4 * 5, at::kDouble)).reshape({2, 3, 4, 5});
   (weight * scale).sum().backward();
   ASSERT_EQ(comm.launched.size(), 1u);
-  // The bucket holds the gradient (= scale) in NHWC memory order.
-  EXPECT_TRUE(at::equal(comm.launched[0], scale.permute({0, 2, 3, 1}).reshape({-1})));
+  // The bucket holds the gradient (= scale) in NHWC memory order, then the
+  // used-set flag (1: the first step, nothing agreed yet).
+  const std::int64_t n = weight.numel();
+  ASSERT_EQ(comm.launched[0].numel(), n + 1);
+  EXPECT_TRUE(at::equal(comm.launched[0].narrow(0, 0, n), scale.permute({0, 2, 3, 1}).reshape({-1})));
+  EXPECT_EQ(comm.launched[0][n].item<double>(), 1.0);
   reducer.finalize();
   EXPECT_TRUE(weight.grad().is_contiguous(at::MemoryFormat::ChannelsLast));
   EXPECT_TRUE(at::equal(weight.grad(), scale));

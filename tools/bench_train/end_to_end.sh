@@ -20,6 +20,11 @@
 #   CHECK [1]       first run loss_check.sh (loss agreement, 4 tiles of 64x64); 0 skips it
 #   RESULTS         also copy the raw results (TSV) there; `end_to_end.sh --summarize FILE`
 #                   prints the table of such a file again
+#   NPS ["1 2"]     rank counts (1 thread a rank; more ranks than cores are oversubscribed)
+#   CALLER [0]      1: also run da_dist with dist.mpi_progress=caller ("da_dist-caller": gradient
+#                   all-reduces progressed only by the main thread's MPI calls, the behaviour
+#                   before the communication thread) at every rank count above 1
+#   PEERS [1]       0: no PyTorch peer runs (da_dist rows only)
 #   PEER_RETAIN [1] also run the peer as "pytorch-retain": the same script under
 #                   GLIBC_TUNABLES equal to da_dist's run.host_allocator: retain
 #                   (freed memory kept for reuse, see src/setup/host_allocator.h),
@@ -46,8 +51,9 @@ def med(key, i):
     return statistics.median(vals) if vals else float("nan")
 def fmt(v, spec=".3f"):
     return "-" if math.isnan(v) else format(v, spec)
-impls = ("da_dist", "pytorch", "pytorch-retain")
+impls = ("da_dist", "da_dist-caller", "pytorch", "pytorch-retain")
 compute = {impl: med((impl, "compute", 1), 1) for impl in impls}
+compute["da_dist-caller"] = compute["da_dist"]  # the same step; only the all-reduces' progress differs
 def ratio(key, peer_impl):
     impl, mode, np_ = key
     peer = rows.get((peer_impl, mode, np_))
@@ -66,7 +72,7 @@ for key in order:
     name = impl if mode == "e2e" else f"{impl} compute-only"
     step = med(key, 1)
     eff = fmt(compute[impl] / step, ".2f") if mode == "e2e" and not math.isnan(compute[impl]) else "-"
-    comm = fmt(med(key, 4)) + (" (est., in fwd+bwd)" if impl != "da_dist" and np_ > 1 else "")
+    comm = fmt(med(key, 4)) + (" (est., in fwd+bwd)" if impl.startswith("pytorch") and np_ > 1 else "")
     rss = fmt(med(key, 6), ".0f")
     if not math.isnan(med(key, 7)) and med(key, 7) > 0:
         rss += f" + {med(key, 7):.0f} workers"
@@ -89,8 +95,10 @@ peer=$root/tools/bench_train/dataloader_peer.py
 REPEAT=${REPEAT:-3} TILES=${TILES:-32} SIZE=${SIZE:-256} EPOCHS=${EPOCHS:-2} BATCH=${BATCH:-4}
 WORKERS=${WORKERS:-1} ENCODER=${ENCODER:-resnet18} STEPS=${STEPS:-5} CHECK=${CHECK:-1} PEER_RETAIN=${PEER_RETAIN:-1}
 source "$root/tools/bench/glibc_retain.sh"
-peers=(pytorch)
-if [[ $PEER_RETAIN == 1 ]]; then peers+=(pytorch-retain); fi
+NPS=${NPS:-1 2} CALLER=${CALLER:-0} PEERS=${PEERS:-1}
+peers=()
+if [[ $PEERS == 1 ]]; then peers+=(pytorch); fi
+if [[ $PEERS == 1 && $PEER_RETAIN == 1 ]]; then peers+=(pytorch-retain); fi
 for b in "$dadist" "$tiles_bin" "$step_bin"; do
   if [[ ! -x $b ]]; then
     echo "end_to_end: $b not found; build it with cmake --build $build --target da_dist da_tiles da_bench_step" >&2
@@ -135,13 +143,15 @@ results=$work/results.tsv
 # key=value of a RESULT line ("nan" when absent).
 field() { local v; v=$(sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"); echo "${v:-nan}"; }
 
-run_dadist() {  # np rep
-  local np=$1 rep=$2 name="dd_np$1_r$2"
+run_dadist() {  # np rep [progress]: progress "caller" runs it as da_dist-caller
+  local np=$1 rep=$2 progress=${3:-auto} impl=da_dist name="dd_np$1_r$2"
+  if [[ $progress == caller ]]; then impl=da_dist-caller name="ddc_np$1_r$2"; fi
   "${mpirun[@]}" -np "$np" -x OMP_NUM_THREADS -x LD_LIBRARY_PATH "$dadist" --config bench.yaml \
-    --set run.name="$name" >"$name.log" 2>&1 || { tail -20 "$name.log" >&2; fail "da_dist np=$np failed (log: $work/$name.log)"; }
-  "$PYTHON" - "runs/$name/metrics.jsonl" "$EPOCHS" "$np" "$rep" >>"$results" <<'PY' || fail "da_dist np=$np: metrics missing"
+    --set run.name="$name" --set dist.mpi_progress="$progress" >"$name.log" 2>&1 \
+    || { tail -20 "$name.log" >&2; fail "$impl np=$np failed (log: $work/$name.log)"; }
+  "$PYTHON" - "runs/$name/metrics.jsonl" "$EPOCHS" "$np" "$rep" "$impl" >>"$results" <<'PY' || fail "$impl np=$np: metrics missing"
 import json, sys
-path, epochs, np_, rep = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+path, epochs, np_, rep, impl = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 ep = [json.loads(l) for l in open(path) if l.strip() and json.loads(l).get("kind") == "epoch"]
 if len(ep) < epochs:
     sys.exit(f"{path}: {len(ep)} epoch lines, expected {epochs}")
@@ -153,9 +163,9 @@ keys = ("time/images_per_s", "time/step_s", "time/data_wait_s", "time/forward_ba
 missing = [k for k in keys if k not in m]
 if missing:
     sys.exit(f"{path}: last epoch line lacks {missing}")
-print("\t".join(["da_dist", "e2e", np_, rep] + [f"{float(m[k]):.6f}" for k in keys] + ["nan"]))
+print("\t".join([impl, "e2e", np_, rep] + [f"{float(m[k]):.6f}" for k in keys] + ["nan"]))
 PY
-  echo "  da_dist np=$np: $(tail -1 "$results" | cut -f5) images/s (load $(load))"
+  echo "  $impl np=$np: $(tail -1 "$results" | cut -f5) images/s (load $(load))"
 }
 
 # GLIBC_TUNABLES for a peer: none for pytorch, da_dist's settings for pytorch-retain.
@@ -202,8 +212,9 @@ run_compute() {  # rep
 
 for ((rep = 1; rep <= REPEAT; rep++)); do
   echo "round $rep/$REPEAT ($(date -u +%T), load $(load))"
-  for np in 1 2; do
+  for np in $NPS; do
     run_dadist "$np" "$rep"
+    if [[ $CALLER == 1 && $np -gt 1 ]]; then run_dadist "$np" "$rep" caller; fi
     for impl in "${peers[@]}"; do run_peer "$impl" "$np" "$rep"; done
   done
   run_compute "$rep"
