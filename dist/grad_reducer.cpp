@@ -71,6 +71,8 @@ GradReducer::GradReducer(Communicator& comm, std::vector<std::pair<std::string, 
                          const ReducerOptions& options)
     : comm_(comm),
       mask_comm_(options.mask_comm != nullptr ? *options.mask_comm : comm),
+      bucket_mb_(options.bucket_mb),
+      first_bucket_mb_(options.first_bucket_mb),
       hook_state_(std::make_shared<HookState>()) {
   hook_state_->reducer = this;
   for (auto& [name, param] : named_params) {
@@ -81,40 +83,12 @@ GradReducer::GradReducer(Communicator& comm, std::vector<std::pair<std::string, 
   location_.resize(params_.size());
   ready_.assign(params_.size(), false);
 
-  // Reverse order; a new bucket when the dtype changes or the cap is reached.
-  const auto cap_bytes = [&](std::size_t index) {
-    return static_cast<std::int64_t>((index == 0 ? options.first_bucket_mb : options.bucket_mb) * 1024 * 1024);
-  };
-  std::vector<std::vector<std::size_t>> groups;
-  std::int64_t bytes = 0;
-  for (std::size_t i = params_.size(); i-- > 0;) {
-    const auto& p = params_[i];
-    const std::int64_t size = p.numel() * static_cast<std::int64_t>(p.element_size());
-    const bool new_bucket = groups.empty() || bytes + size > cap_bytes(groups.size() - 1) ||
-                            params_[groups.back().front()].scalar_type() != p.scalar_type();
-    if (new_bucket) {
-      groups.emplace_back();
-      bytes = 0;
-    }
-    groups.back().push_back(i);
-    bytes += size;
-  }
   mask_on_change_ = options.used_mask == UsedMask::kOnChange ||
                     (options.used_mask == UsedMask::kAuto && !params_.empty() && params_.front().is_cpu());
-  for (const auto& group : groups) {
-    Bucket bucket;
-    std::int64_t offset = 0;
-    for (std::size_t param : group) {
-      location_[param] = {buckets_.size(), bucket.slots.size()};
-      bucket.slots.push_back({param, offset, params_[param].numel()});
-      offset += params_[param].numel();
-    }
-    const bool last = buckets_.size() + 1 == groups.size();
-    if (last && mask_on_change_) flag_offset_ = offset;  // one more element: the used-set flag
-    bucket.flat = at::zeros({offset + (flag_offset_ == offset ? 1 : 0)},
-                            params_[group.front()].options().requires_grad(false));
-    buckets_.push_back(std::move(bucket));
-  }
+  // Reverse registration order until the first step shows the real one.
+  std::vector<std::size_t> order(params_.size());
+  std::iota(order.rbegin(), order.rend(), std::size_t{0});
+  build_buckets(order);
 
   for (std::size_t i = 0; i < params_.size(); ++i) {
     auto accumulator = torch::autograd::impl::grad_accumulator(params_[i]);
@@ -145,6 +119,63 @@ GradReducer::~GradReducer() {
   }
 }
 
+void GradReducer::build_buckets(const std::vector<std::size_t>& order) {
+  // In `order`; a new bucket when the dtype changes or the cap is reached.
+  const auto cap_bytes = [&](std::size_t index) {
+    return static_cast<std::int64_t>((index == 0 ? first_bucket_mb_ : bucket_mb_) * 1024 * 1024);
+  };
+  std::vector<std::vector<std::size_t>> groups;
+  std::int64_t bytes = 0;
+  for (const std::size_t i : order) {
+    const auto& p = params_[i];
+    const std::int64_t size = p.numel() * static_cast<std::int64_t>(p.element_size());
+    const bool new_bucket = groups.empty() || bytes + size > cap_bytes(groups.size() - 1) ||
+                            params_[groups.back().front()].scalar_type() != p.scalar_type();
+    if (new_bucket) {
+      groups.emplace_back();
+      bytes = 0;
+    }
+    groups.back().push_back(i);
+    bytes += size;
+  }
+  buckets_.clear();
+  flag_offset_ = -1;
+  for (const auto& group : groups) {
+    Bucket bucket;
+    std::int64_t offset = 0;
+    for (std::size_t param : group) {
+      location_[param] = {buckets_.size(), bucket.slots.size()};
+      bucket.slots.push_back({param, offset, params_[param].numel()});
+      offset += params_[param].numel();
+    }
+    const bool last = buckets_.size() + 1 == groups.size();
+    if (last && mask_on_change_) flag_offset_ = offset;  // one more element: the used-set flag
+    bucket.flat = at::zeros({offset + (flag_offset_ == offset ? 1 : 0)},
+                            params_[group.front()].options().requires_grad(false));
+    buckets_.push_back(std::move(bucket));
+  }
+}
+
+void GradReducer::rebuild_from_observed_order() {
+  // Rank 0's order, so that every rank builds the same buckets; parameters
+  // rank 0 saw no gradient for follow in reverse registration order.
+  std::vector<bool> placed(params_.size(), false);
+  auto order = at::empty({static_cast<std::int64_t>(params_.size())}, at::kLong);
+  auto* data = order.data_ptr<std::int64_t>();
+  std::size_t n = 0;
+  for (const std::size_t i : ready_order_) {
+    data[n++] = static_cast<std::int64_t>(i);
+    placed[i] = true;
+  }
+  for (std::size_t i = params_.size(); i-- > 0;) {
+    if (!placed[i]) data[n++] = static_cast<std::int64_t>(i);
+  }
+  comm_.broadcast(order, 0);
+  build_buckets(std::vector<std::size_t>(data, data + n));
+  ready_order_.clear();
+  rebuilt_ = true;
+}
+
 void GradReducer::prepare_for_backward(bool sync) {
   if (in_backward_ && sync_) throw DistError("prepare_for_backward called twice without finalize");
   sync_ = sync;
@@ -157,6 +188,7 @@ void GradReducer::prepare_for_backward(bool sync) {
 void GradReducer::mark_ready(std::size_t param) {
   if (!in_backward_ || !sync_ || ready_[param]) return;
   ready_[param] = true;
+  if (!rebuilt_) ready_order_.push_back(param);
   ever_used_.insert(param);
   const auto [b, s] = location_[param];
   auto& bucket = buckets_[b];
@@ -238,6 +270,10 @@ void GradReducer::finalize() {
       param.mutable_grad().permute(order).copy_(slot_view(bucket.flat, slot.offset, param, order));
     }
   }
+  // After the first step, buckets follow the order gradients became ready
+  // (c10d's rebuild_buckets): each bucket fills, and can start, as early as
+  // backward allows.
+  if (!rebuilt_) rebuild_from_observed_order();
 }
 
 std::vector<std::vector<std::string>> GradReducer::bucket_layout() const {

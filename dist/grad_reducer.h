@@ -3,7 +3,10 @@
 // Parameters (of the model and of the methods' auxiliary nets) are packed in
 // reverse registration order — roughly the order backward produces their
 // gradients — into flat buckets: a small first bucket so communication
-// starts early, `bucket_mb` after that. A post-hook on each parameter's
+// starts early, `bucket_mb` after that. After the first synchronised step
+// the buckets are rebuilt once in the order the gradients actually became
+// ready on rank 0 (broadcast, so every rank builds the same buckets), as
+// c10d's rebuild_buckets does. A post-hook on each parameter's
 // gradient accumulator copies the finished gradient into its bucket; a full
 // bucket starts its asynchronous all-reduce at once, so communication
 // overlaps the rest of backward. Buckets always start in index order, so
@@ -106,6 +109,8 @@ class GradReducer {
   struct HookState;
   class ReadyHook;
 
+  void build_buckets(const std::vector<std::size_t>& order);
+  void rebuild_from_observed_order();
   void mark_ready(std::size_t param);
   void launch_ready_buckets();
   void launch(std::size_t bucket);
@@ -116,6 +121,8 @@ class GradReducer {
 
   Communicator& comm_;
   Communicator& mask_comm_;
+  double bucket_mb_;
+  double first_bucket_mb_;
   std::vector<std::string> names_;
   std::vector<at::Tensor> params_;
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
@@ -128,6 +135,8 @@ class GradReducer {
   bool sync_ = false;
   bool in_backward_ = false;
   std::set<std::size_t> ever_used_;
+  std::vector<std::size_t> ready_order_;  // the first synchronised step's, until the rebuild
+  bool rebuilt_ = false;
   bool mask_on_change_ = false;
   std::int64_t flag_offset_ = -1;  // kOnChange: the flag's index in the last bucket
   std::vector<bool> used_at_agreement_;  // this rank's used set at the last mask all-reduce

@@ -91,6 +91,44 @@ TEST(GradReducer, AllInOneBucket) { check_reduced(25, 25, 1); }
 
 TEST(GradReducer, MixedBucketsAndAccumulation) { check_reduced(1e-4, 2e-4, 3); }
 
+// After the first step the buckets follow the order the gradients became
+// ready (rank 0's, the same on both ranks) instead of reverse registration,
+// and the following steps still average the ranks' gradients exactly.
+TEST(GradReducer, BucketsRebuiltInTheObservedReadyOrder) {
+  MpiCommunicator comm(60);
+  const auto kF64 = at::TensorOptions().dtype(at::kDouble);
+  // Registered first, second, scale; `scale` is applied first in forward,
+  // so its gradient is ready last: backward's order is second, first, scale.
+  const at::Tensor first = at::sin(at::arange(12, kF64)).reshape({3, 4}).requires_grad_();
+  const at::Tensor second = at::cos(at::arange(6, kF64)).reshape({2, 3}).requires_grad_();
+  const at::Tensor scale = at::full({4}, 1.5, kF64).requires_grad_();
+  const auto loss_of = [](int r, int step, const at::Tensor& f, const at::Tensor& s, const at::Tensor& c) {
+    const at::Tensor x = at::sin(at::arange(4, at::TensorOptions().dtype(at::kDouble)) * (r + 1.0) + step).view({1, 4});
+    return at::tanh((x * c).matmul(f.t())).matmul(s.t()).pow(2).sum();
+  };
+  GradReducer reducer(comm, {{"first", first}, {"second", second}, {"scale", scale}}, ReducerOptions{1e-9, 1e-9});
+  using Layout = std::vector<std::vector<std::string>>;
+  EXPECT_EQ(reducer.bucket_layout(), (Layout{{"scale"}, {"second"}, {"first"}}));  // reverse registration
+  for (int step = 0; step < 3; ++step) {
+    for (const at::Tensor& p : {first, second, scale}) p.mutable_grad() = at::Tensor();
+    reducer.prepare_for_backward();
+    loss_of(comm.rank(), step, first, second, scale).backward();
+    reducer.finalize();
+    if (step == 0) EXPECT_EQ(reducer.bucket_layout(), (Layout{{"second"}, {"first"}, {"scale"}}));
+    // The mean of both ranks' gradients, computed locally.
+    std::vector<at::Tensor> mean(3);
+    for (int r = 0; r < 2; ++r) {
+      std::vector<at::Tensor> copies{first.detach().clone().requires_grad_(), second.detach().clone().requires_grad_(),
+                                     scale.detach().clone().requires_grad_()};
+      loss_of(r, step, copies[0], copies[1], copies[2]).backward();
+      for (int i = 0; i < 3; ++i) mean[i] = r == 0 ? copies[i].grad() / 2 : mean[i] + copies[i].grad() / 2;
+    }
+    EXPECT_TRUE(at::allclose(first.grad(), mean[0], 1e-12, 1e-14)) << "step " << step;
+    EXPECT_TRUE(at::allclose(second.grad(), mean[1], 1e-12, 1e-14)) << "step " << step;
+    EXPECT_TRUE(at::allclose(scale.grad(), mean[2], 1e-12, 1e-14)) << "step " << step;
+  }
+}
+
 // The used mask is all-reduced only in steps where some rank's used set
 // changed (UsedMask::kOnChange, the CPU default), every step with
 // kEveryStep; the gradients (defined or not, and their values) are the same

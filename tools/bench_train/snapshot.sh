@@ -1,8 +1,8 @@
 # Sourced by the training benchmarks (weak_scaling.sh, end_to_end.sh).
 #
 # snapshot_binaries NAME BUILD_DIR WORK BINARY...
-# Copies BINARY... into WORK/bin and the libraries of BUILD_DIR (src, io,
-# dist, methods) into WORK/lib, and puts WORK/lib first on LD_LIBRARY_PATH
+# Copies BINARY... into WORK/bin and the libraries of BUILD_DIR (every
+# libda_dist*.so, wherever its folder) into WORK/lib, and puts WORK/lib first on LD_LIBRARY_PATH
 # (the binaries use RUNPATH, so LD_LIBRARY_PATH wins): a concurrent rebuild of
 # BUILD_DIR cannot then swap a library under a running measurement. A copy
 # taken while BUILD_DIR is being relinked is refused (every copy must start
@@ -16,9 +16,7 @@ snapshot_binaries() {
   for attempt in 1 2 3 4 5 6; do
     rm -f "$work/bin/"* "$work/lib/"*
     cp "$@" "$work/bin/"
-    for d in src io dist methods; do
-      if compgen -G "$build/$d/*.so*" >/dev/null; then cp -P "$build/$d/"*.so* "$work/lib/"; fi
-    done
+    find "$build" -name 'libda_dist*.so*' -not -path '*/CMakeFiles/*' -exec cp -P {} "$work/lib/" \;
     ok=1
     for b in "$@"; do
       "$work/bin/$(basename "$b")" --help >/dev/null 2>&1 || ok=0
