@@ -133,6 +133,12 @@ with tempfile.TemporaryDirectory() as tmp:
               f"{stem}: the two material sets differ in imagery")
     check(not np.array_equal(read(f"{tmp}/a/source_train_labels.tif"), read(f"{tmp}/a/target_train_labels.tif")),
           "source and target layouts differ")
+    # Tile counts that do not fill whole mosaic rows: a usage error (status 2) naming the rule.
+    bad = subprocess.run([sys.executable, f"{root}/tools/real_sets/make_rasters.py", "materials_instances",
+                          "--imagery", f"{tmp}/imagery", "--out", f"{tmp}/bad", "--train-tiles", "30"],
+                         capture_output=True, text=True)
+    check(bad.returncode == 2, f"--train-tiles 30: exit status {bad.returncode}")
+    check("must be multiples of 16 (whole mosaic rows)" in bad.stderr, f"--train-tiles 30: {bad.stderr}")
     manifest = json.load(open(f"{tmp}/a/manifest.json"))
     read_names = sorted(os.path.basename(p) for p in manifest["files"])
     wanted = sorted(f"{n.split('/')[1]}.pat" for pair in sets.MATERIALS.values() for n in pair[0] + pair[1])
