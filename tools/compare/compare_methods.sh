@@ -20,7 +20,11 @@
 # or `-- --set data.source.train=[...] ...`). Each method runs with the
 # config's model and schedule; the method settings are in METHOD_YAML below.
 # Runs that exist (metrics.jsonl with every epoch) are reused, so an
-# interrupted comparison continues where it stopped. BUILD_DIR [build].
+# interrupted comparison continues where it stopped. A finished run keeps its
+# metrics, logs and TensorBoard events; its checkpoints (two full training
+# states, 166 MB each for the demo model) are removed unless
+# KEEP_CHECKPOINTS=1, so that a 60-run comparison does not fill the disk.
+# BUILD_DIR [build].
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -100,9 +104,11 @@ for m in $methods; do
     echo "compare_methods: $m seed $s" >&2
     mapfile -t method_args < <(baseline_args "$m")
     "$BUILD_DIR"/src/da_dist --config "$config" --set run.output_dir="$out" --set run.name="$m-seed$s" \
-      --set run.seed="$s" --set "domain_adaptation.method=$(method_yaml "$m")" "${extra[@]}" \
+      --set run.seed="$s" --set "domain_adaptation.method=$(method_yaml "$m")" \
+      --set callbacks.checkpoint.every_n_epochs=0 "${extra[@]}" \
       "${method_args[@]}" > "$out.log.tmp" 2>&1 ||
       { echo "compare_methods: $m seed $s failed:" >&2; tail -5 "$out.log.tmp" >&2; rm -rf "$run"; exit 1; }
+    [ "${KEEP_CHECKPOINTS:-0}" = 1 ] || rm -rf "$run/checkpoints"
   done
 done
 rm -f "$out.log.tmp"
