@@ -33,6 +33,15 @@ at::Tensor slot_view(const at::Tensor& flat, std::int64_t offset, const at::Tens
   return flat.narrow(0, offset, param.numel()).view(sizes);
 }
 
+// The same place with the parameter's own sizes and strides (channels-last
+// stays channels-last): what its .grad becomes with gradient_as_bucket_view.
+at::Tensor gradient_view(const at::Tensor& flat, std::int64_t offset, const at::Tensor& param) {
+  const auto order = memory_order(param);
+  std::vector<std::int64_t> inverse(order.size());
+  for (std::size_t k = 0; k < order.size(); ++k) inverse[static_cast<std::size_t>(order[k])] = static_cast<std::int64_t>(k);
+  return slot_view(flat, offset, param, order).permute(inverse);
+}
+
 struct AbandonedCollective {
   std::unique_ptr<Work> work;
   at::Tensor buffer;
@@ -73,6 +82,7 @@ GradReducer::GradReducer(Communicator& comm, std::vector<std::pair<std::string, 
       mask_comm_(options.mask_comm != nullptr ? *options.mask_comm : comm),
       bucket_mb_(options.bucket_mb),
       first_bucket_mb_(options.first_bucket_mb),
+      as_view_(options.gradient_as_bucket_view),
       hook_state_(std::make_shared<HookState>()) {
   hook_state_->reducer = this;
   for (auto& [name, param] : named_params) {
@@ -82,6 +92,8 @@ GradReducer::GradReducer(Communicator& comm, std::vector<std::pair<std::string, 
   }
   location_.resize(params_.size());
   ready_.assign(params_.size(), false);
+  used_in_window_.assign(params_.size(), false);
+  preassigned_.assign(params_.size(), false);
 
   mask_on_change_ = options.used_mask == UsedMask::kOnChange ||
                     (options.used_mask == UsedMask::kAuto && !params_.empty() && params_.front().is_cpu());
@@ -174,34 +186,85 @@ void GradReducer::rebuild_from_observed_order() {
   build_buckets(std::vector<std::size_t>(data, data + n));
   ready_order_.clear();
   rebuilt_ = true;
+  if (!as_view_) return;
+  // This step's gradients are views into the old buckets: move them into
+  // the new ones (once, like c10d's initialize_bucket_views after a rebuild).
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (params_[i].grad().defined()) set_gradient_view(i, /*copy=*/true);
+  }
+}
+
+at::Tensor GradReducer::view_of(std::size_t param) const {
+  const auto [b, s] = location_[param];
+  return gradient_view(buckets_[b].flat, buckets_[b].slots[s].offset, params_[param]);
+}
+
+void GradReducer::set_gradient_view(std::size_t param, bool copy) {
+  at::Tensor view = view_of(param);
+  if (copy) view.copy_(params_[param].grad());
+  params_[param].mutable_grad() = std::move(view);
 }
 
 void GradReducer::prepare_for_backward(bool sync) {
   if (in_backward_ && sync_) throw DistError("prepare_for_backward called twice without finalize");
   sync_ = sync;
   in_backward_ = true;
+  if (!window_open_) {
+    // The first backward of an accumulation window (of one, without
+    // accumulation): the trainer has just set the gradients to none.
+    std::fill(used_in_window_.begin(), used_in_window_.end(), false);
+    std::fill(preassigned_.begin(), preassigned_.end(), false);
+    window_open_ = true;
+    if (as_view_ && !agreed_used_.empty()) {
+      // Hand each parameter used in the last synchronised step a zeroed
+      // bucket view as its gradient, so that backward accumulates straight
+      // into the bucket and nothing is copied. finalize() sets the ones no
+      // rank used back to none, as if this had not happened.
+      for (std::size_t i = 0; i < params_.size(); ++i) {
+        if (agreed_used_[i] == 0 || params_[i].grad().defined()) continue;
+        at::Tensor view = view_of(i);
+        view.zero_();
+        params_[i].mutable_grad() = std::move(view);
+        preassigned_[i] = true;
+      }
+    }
+  }
   std::fill(ready_.begin(), ready_.end(), false);
   for (auto& bucket : buckets_) bucket.pending = bucket.slots.size();
   next_to_launch_ = 0;
 }
 
 void GradReducer::mark_ready(std::size_t param) {
-  if (!in_backward_ || !sync_ || ready_[param]) return;
+  if (!in_backward_) return;
+  used_in_window_[param] = true;
+  if (!sync_ || ready_[param]) return;
   ready_[param] = true;
   if (!rebuilt_) ready_order_.push_back(param);
   ever_used_.insert(param);
   const auto [b, s] = location_[param];
   auto& bucket = buckets_[b];
-  const auto& slot = bucket.slots[s];
-  // In the parameter's memory order: a channels-last gradient is copied
-  // straight, not first reshaped into a contiguous temporary.
-  const at::Tensor& grad = params_[param].grad();
-  const auto order = memory_order(params_[param]);
-  slot_view(bucket.flat, slot.offset, params_[param], order).copy_(grad.permute(order));
+  place_gradient(param);
   --bucket.pending;
   launch_ready_buckets();
   // Open MPI progresses non-blocking collectives only inside MPI calls.
   for (std::size_t i = 0; i < next_to_launch_; ++i) buckets_[i].work->test();
+}
+
+void GradReducer::place_gradient(std::size_t param) {
+  const at::Tensor& grad = params_[param].grad();
+  const auto [b, s] = location_[param];
+  auto& bucket = buckets_[b];
+  if (as_view_) {
+    // Already the bucket view (handed out before backward, or since an
+    // earlier micro-batch): backward wrote into the bucket itself.
+    if (grad.is_alias_of(bucket.flat)) return;
+    set_gradient_view(param, /*copy=*/true);
+    return;
+  }
+  // In the parameter's memory order: a channels-last gradient is copied
+  // straight, not first reshaped into a contiguous temporary.
+  const auto order = memory_order(params_[param]);
+  slot_view(bucket.flat, bucket.slots[s].offset, params_[param], order).copy_(grad.permute(order));
 }
 
 void GradReducer::launch_ready_buckets() {
@@ -237,10 +300,18 @@ void GradReducer::finalize() {
   if (!in_backward_) throw DistError("finalize without prepare_for_backward");
   in_backward_ = false;
   if (!sync_) return;
-  // Parameters without a gradient this step contribute zeros.
+  window_open_ = false;
   for (auto& bucket : buckets_) {
     for (const auto& slot : bucket.slots) {
-      if (!ready_[slot.param]) {
+      if (ready_[slot.param]) continue;
+      if (used_in_window_[slot.param] && params_[slot.param].grad().defined()) {
+        // Used in an earlier micro-batch of the window only (DDP keeps this
+        // record across no_sync too): its accumulated gradient counts.
+        ready_[slot.param] = true;
+        ever_used_.insert(slot.param);
+        place_gradient(slot.param);
+      } else {
+        // No gradient this window: zeros (a handed-out view already is).
         bucket.flat.narrow(0, slot.offset, slot.numel).zero_();
       }
     }
@@ -262,6 +333,17 @@ void GradReducer::finalize() {
   const double scale = 1.0 / comm_.size();
   for (auto& bucket : buckets_) {
     bucket.flat.mul_(scale);
+    if (as_view_) {
+      for (const auto& slot : bucket.slots) {
+        const std::size_t i = slot.param;
+        if (used[i] == 0) {
+          if (preassigned_[i]) params_[i].mutable_grad() = at::Tensor();  // no rank used it: none, as before
+        } else if (!params_[i].grad().defined()) {
+          set_gradient_view(i, /*copy=*/false);  // used on other ranks only
+        }
+      }
+      continue;
+    }
     for (const auto& slot : bucket.slots) {
       auto& param = params_[slot.param];
       if (used[slot.param] == 0) continue;

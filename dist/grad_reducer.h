@@ -7,9 +7,21 @@
 // the buckets are rebuilt once in the order the gradients actually became
 // ready on rank 0 (broadcast, so every rank builds the same buckets), as
 // c10d's rebuild_buckets does. A post-hook on each parameter's
-// gradient accumulator copies the finished gradient into its bucket; a full
-// bucket starts its asynchronous all-reduce at once, so communication
-// overlaps the rest of backward. Buckets always start in index order, so
+// gradient accumulator marks the finished gradient ready in its bucket; a
+// full bucket starts its asynchronous all-reduce at once, so communication
+// overlaps the rest of backward.
+//
+// Gradients as bucket views (gradient_as_bucket_view, c10d's option of that
+// name, on by default): each .grad is a view into its bucket, strided as its
+// parameter (channels-last included), so the averaged result needs no copy
+// out. When an accumulation window begins (the trainer has set the
+// gradients to none), every parameter used in the last synchronised step is
+// handed a zeroed view as its .grad, and backward accumulates into the
+// bucket in place: no copy in either. A gradient that arrives without one
+// (the first step, a parameter newly used) is copied in once and its .grad
+// becomes the view. A handed-out view that no rank used is set back to
+// none, so .grad ends exactly as without views. Off: each gradient is
+// copied into its bucket and the average copied back into .grad. Buckets always start in index order, so
 // every rank issues the same bucket collectives in the same order. Where a
 // bucket starts relative to other collectives inside backward (SyncBN's, the
 // methods') moves with the parameters a rank leaves unused, so the reducer
@@ -36,7 +48,9 @@
 //
 // Gradient accumulation: prepare_for_backward(false) for the micro-batches
 // that must not communicate (DDP's no_sync); the accumulated gradient is
-// reduced on the last one.
+// reduced on the last one. A parameter used in an earlier micro-batch of the
+// window but not in the last counts as used (DDP records use across no_sync
+// too), so its accumulated gradient is averaged, not dropped.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -70,6 +84,8 @@ struct ReducerOptions {
   // device and the host never waits for the GPU to read the result.
   Communicator* mask_comm = nullptr;
   UsedMask used_mask = UsedMask::kAuto;
+  // Gradients as views into their bucket (see the header).
+  bool gradient_as_bucket_view = true;
 };
 
 class GradReducer {
@@ -112,6 +128,14 @@ class GradReducer {
   void build_buckets(const std::vector<std::size_t>& order);
   void rebuild_from_observed_order();
   void mark_ready(std::size_t param);
+  // Puts the parameter's gradient into its bucket slot: a copy, or with
+  // gradient_as_bucket_view nothing when it already is the slot's view.
+  void place_gradient(std::size_t param);
+  // The parameter's slot shaped and strided as the parameter.
+  at::Tensor view_of(std::size_t param) const;
+  // Makes the slot's view the parameter's .grad, first copying the current
+  // .grad into it when `copy`.
+  void set_gradient_view(std::size_t param, bool copy);
   void launch_ready_buckets();
   void launch(std::size_t bucket);
   // Sets agreed_used_ to this step's used mask, the same on all ranks (1
@@ -123,6 +147,7 @@ class GradReducer {
   Communicator& mask_comm_;
   double bucket_mb_;
   double first_bucket_mb_;
+  bool as_view_;
   std::vector<std::string> names_;
   std::vector<at::Tensor> params_;
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
@@ -134,6 +159,9 @@ class GradReducer {
   std::size_t next_to_launch_ = 0;
   bool sync_ = false;
   bool in_backward_ = false;
+  bool window_open_ = false;            // an accumulation window has begun and not been synchronised
+  std::vector<bool> used_in_window_;    // a gradient arrived in any backward of the window
+  std::vector<bool> preassigned_;       // .grad handed out as a view when the window began
   std::set<std::size_t> ever_used_;
   std::vector<std::size_t> ready_order_;  // the first synchronised step's, until the rebuild
   bool rebuilt_ = false;

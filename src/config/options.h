@@ -254,6 +254,7 @@ struct DistOptions {
   std::int64_t check_every_n_steps = 100;
   std::string mpi_progress = "auto";
   std::string unused_parameters_sync = "auto";
+  bool gradient_as_bucket_view = true;
 
   template <class V>
   void fields(V& v) {
@@ -275,6 +276,9 @@ struct DistOptions {
              "how the ranks agree on which parameters got no gradient anywhere: every_step (a mask all-reduce "
              "each step), on_change (a flag in the last gradient bucket; the mask only in steps where a rank's "
              "set changed), auto (on_change on the CPU, every_step on GPUs)");
+    v.flag("gradient_as_bucket_view", gradient_as_bucket_view,
+           "gradients live in their all-reduce bucket's memory (DDP's option of that name): no copy into the bucket "
+           "and back each step, one copy of the gradients in memory; false copies them");
   }
 };
 

@@ -125,6 +125,7 @@ Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Co
     grad_comm_ = comm_.duplicate(progress);
     dist::ReducerOptions reducer_options{config_.dist.bucket_mb, config_.dist.first_bucket_mb, &control_};
     reducer_options.used_mask = used_mask_sync(config_.dist.unused_parameters_sync);
+    reducer_options.gradient_as_bucket_view = config_.dist.gradient_as_bucket_view;
     reducer_ = std::make_unique<dist::GradReducer>(*grad_comm_, named_parameters(), reducer_options);
     if (world_.rank == 0) {
       spdlog::info("gradients: {} buckets over {}{}", reducer_->num_buckets(), grad_comm_->backend(),

@@ -2,8 +2,11 @@
 // of the two ranks' local gradients (each rank computes both locally as the
 // reference), for several bucket layouts, parameters used twice in the graph,
 // parameters used on one rank only or on none, frozen parameters, and
-// accumulation over micro-batches.
+// accumulation over micro-batches; with gradients as bucket views (the
+// default) and copied in and out.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include <ATen/ATen.h>
 #include <torch/nn/modules/linear.h>
@@ -61,10 +64,12 @@ std::vector<at::Tensor> local_grads(int rank, int micro_batches) {
   return grads;
 }
 
-void check_reduced(double first_bucket_mb, double bucket_mb, int micro_batches) {
+void check_reduced(double first_bucket_mb, double bucket_mb, int micro_batches, bool as_view = true) {
   MpiCommunicator comm(60);
   Net net;
-  GradReducer reducer(comm, net.named(), ReducerOptions{bucket_mb, first_bucket_mb});
+  ReducerOptions options{bucket_mb, first_bucket_mb};
+  options.gradient_as_bucket_view = as_view;
+  GradReducer reducer(comm, net.named(), options);
   for (int m = 0; m < micro_batches; ++m) {
     reducer.prepare_for_backward(m == micro_batches - 1);
     net.loss(comm.rank(), m).backward();
@@ -90,6 +95,43 @@ TEST(GradReducer, OneBucketPerParameter) { check_reduced(1e-7, 1e-7, 1); }
 TEST(GradReducer, AllInOneBucket) { check_reduced(25, 25, 1); }
 
 TEST(GradReducer, MixedBucketsAndAccumulation) { check_reduced(1e-4, 2e-4, 3); }
+
+TEST(GradReducer, MixedBucketsAndAccumulationCopyingGradients) { check_reduced(1e-4, 2e-4, 3, /*as_view=*/false); }
+
+// A parameter used in the first micro-batch of an accumulation window but
+// not in the last still has its accumulated gradient averaged (DDP records
+// use across no_sync too), in both steps of the run, views or copies.
+void check_used_early_in_window(bool as_view) {
+  MpiCommunicator comm(60);
+  const int rank = comm.rank();
+  const at::Tensor weight = at::cos(at::arange(4, at::kDouble)).requires_grad_();
+  const at::Tensor early = at::sin(at::arange(3, at::kDouble) + 1.0).requires_grad_();
+  ReducerOptions options{25.0, 1.0};
+  options.gradient_as_bucket_view = as_view;
+  GradReducer reducer(comm, {{"weight", weight}, {"early", early}}, options);
+  for (int step = 0; step < 2; ++step) {
+    weight.mutable_grad() = at::Tensor();
+    early.mutable_grad() = at::Tensor();
+    for (int micro = 0; micro < 2; ++micro) {
+      reducer.prepare_for_backward(micro == 1);
+      at::Tensor loss = (weight * weight * (rank + 1.0 + micro)).sum();
+      if (micro == 0) loss = loss + (early * early * (rank + 2.0 + step)).sum();
+      loss.backward();
+      reducer.finalize();
+    }
+    // Means over the ranks of the summed micro-batch gradients.
+    const at::Tensor w = weight.detach(), e = early.detach();
+    const at::Tensor weight_mean = (2 * w * (1.0 + 2.0) + 2 * w * (2.0 + 3.0)) / 2;
+    const at::Tensor early_mean = (2 * e * (2.0 + step) + 2 * e * (3.0 + step)) / 2;
+    ASSERT_TRUE(early.grad().defined()) << "step " << step;
+    EXPECT_TRUE(at::allclose(weight.grad(), weight_mean, 1e-12, 1e-14)) << "step " << step;
+    EXPECT_TRUE(at::allclose(early.grad(), early_mean, 1e-12, 1e-14)) << "step " << step;
+  }
+}
+
+TEST(GradReducer, UsedEarlyInAnAccumulationWindowIsAveraged) { check_used_early_in_window(true); }
+
+TEST(GradReducer, UsedEarlyInAnAccumulationWindowIsAveragedCopyingGradients) { check_used_early_in_window(false); }
 
 // After the first step the buckets follow the order the gradients became
 // ready (rank 0's, the same on both ranks) instead of reverse registration,
@@ -216,6 +258,7 @@ class RecordingCommunicator : public Communicator {
   std::string backend() const override { return "recording"; }
   std::unique_ptr<Work> all_reduce_async(at::Tensor& tensor, ReduceOp) override {
     launched.push_back(tensor.clone());
+    launched_memory.push_back(tensor.storage().data());
     return std::make_unique<RecordedWork>(&waited);
   }
   void broadcast(at::Tensor&, int) override {}
@@ -223,6 +266,7 @@ class RecordingCommunicator : public Communicator {
   void barrier() override {}
   std::unique_ptr<Communicator> duplicate(Progress) override { return std::make_unique<RecordingCommunicator>(); }
   std::vector<at::Tensor> launched;
+  std::vector<const void*> launched_memory;  // each launch's storage
   bool waited = false;
 };
 
@@ -247,6 +291,52 @@ TEST(GradReducerLocal, ChannelsLastGradientsKeepTheirMemoryOrder) {
   reducer.finalize();
   EXPECT_TRUE(weight.grad().is_contiguous(at::MemoryFormat::ChannelsLast));
   EXPECT_TRUE(at::equal(weight.grad(), scale));
+}
+
+// Gradients as bucket views: parameters sharing a bucket have gradients in
+// one memory block; from the second step on (each parameter then gets its
+// zeroed view before backward) backward writes into that block and no
+// gradient is copied: the gradients stay in the memory that the all-reduce
+// is handed, the same every step, with the right values. A
+// parameter that got a view but no gradient ends the step with none, as
+// without views.
+TEST(GradReducerLocal, GradientsAreViewsIntoTheirBucket) {
+  RecordingCommunicator comm;
+  const at::Tensor weight = at::cos(at::arange(6, at::kDouble)).reshape({2, 3}).requires_grad_();
+  const at::Tensor bias = at::sin(at::arange(2, at::kDouble)).requires_grad_();
+  const at::Tensor sometimes = at::ones({4}, at::kDouble).requires_grad_();
+  GradReducer reducer(comm, {{"weight", weight}, {"bias", bias}, {"sometimes", sometimes}}, ReducerOptions{});
+  ASSERT_EQ(reducer.num_buckets(), 1u);
+  const void* block = nullptr;
+  for (int step = 0; step < 3; ++step) {
+    for (const at::Tensor& p : {weight, bias, sometimes}) p.mutable_grad() = at::Tensor();
+    const std::size_t launches_before = comm.launched_memory.size();
+    reducer.prepare_for_backward();
+    if (step == 2) {
+      // Handed out before backward: views of the bucket, zeroed.
+      ASSERT_TRUE(weight.grad().defined());
+      EXPECT_TRUE(weight.grad().is_alias_of(bias.grad()));
+      EXPECT_EQ(weight.grad().abs().sum().item<double>(), 0.0);
+    }
+    at::Tensor loss = (weight.sum(1) * bias * (step + 1.0)).sum();
+    if (step != 1) loss = loss + (sometimes * 2.0).sum();
+    loss.backward();
+    reducer.finalize();
+    EXPECT_TRUE(weight.grad().is_alias_of(bias.grad())) << "step " << step;
+    EXPECT_EQ(std::count(comm.launched_memory.begin() + static_cast<std::ptrdiff_t>(launches_before),
+                         comm.launched_memory.end(), weight.grad().storage().data()),
+              step == 0 ? 0 : 1)  // step 0: moved to the rebuilt bucket after its all-reduce
+        << "step " << step;
+    if (step == 0) block = weight.grad().storage().data();
+    if (step == 2) EXPECT_EQ(weight.grad().storage().data(), block) << "the gradients moved";
+    EXPECT_TRUE(at::equal(weight.grad(), bias.detach().unsqueeze(1).expand({2, 3}) * (step + 1.0)));
+    EXPECT_TRUE(at::equal(bias.grad(), weight.detach().sum(1) * (step + 1.0)));
+    if (step == 1) {
+      EXPECT_FALSE(sometimes.grad().defined());  // handed a view, got no gradient: none
+    } else {
+      EXPECT_TRUE(at::equal(sometimes.grad(), at::full({4}, 2.0, at::kDouble)));
+    }
+  }
 }
 
 // The used-parameter mask goes through ReducerOptions::mask_comm (the
