@@ -38,7 +38,8 @@ at::Tensor slot_view(const at::Tensor& flat, std::int64_t offset, const at::Tens
 at::Tensor gradient_view(const at::Tensor& flat, std::int64_t offset, const at::Tensor& param) {
   const auto order = memory_order(param);
   std::vector<std::int64_t> inverse(order.size());
-  for (std::size_t k = 0; k < order.size(); ++k) inverse[static_cast<std::size_t>(order[k])] = static_cast<std::int64_t>(k);
+  for (std::size_t k = 0; k < order.size(); ++k)
+    inverse[static_cast<std::size_t>(order[k])] = static_cast<std::int64_t>(k);
   return slot_view(flat, offset, param, order).permute(inverse);
 }
 
@@ -83,6 +84,7 @@ GradReducer::GradReducer(Communicator& comm, std::vector<std::pair<std::string, 
       bucket_mb_(options.bucket_mb),
       first_bucket_mb_(options.first_bucket_mb),
       as_view_(options.gradient_as_bucket_view),
+      compression_(options.compression),
       hook_state_(std::make_shared<HookState>()) {
   hook_state_->reducer = this;
   for (auto& [name, param] : named_params) {
@@ -120,7 +122,7 @@ GradReducer::~GradReducer() {
       // to be aborted, and a collective whose peer is gone would end only at
       // dist.timeout_s. Keep its memory alive for the rest of the process
       // instead of waiting for it.
-      abandoned_collectives().push_back({std::move(bucket.work), bucket.flat});
+      abandoned_collectives().push_back({std::move(bucket.work), bucket.wire.defined() ? bucket.wire : bucket.flat});
       continue;
     }
     // Never leave a collective writing into a bucket being freed.
@@ -162,8 +164,12 @@ void GradReducer::build_buckets(const std::vector<std::size_t>& order) {
     }
     const bool last = buckets_.size() + 1 == groups.size();
     if (last && mask_on_change_) flag_offset_ = offset;  // one more element: the used-set flag
-    bucket.flat = at::zeros({offset + (flag_offset_ == offset ? 1 : 0)},
-                            params_[group.front()].options().requires_grad(false));
+    bucket.flat =
+        at::zeros({offset + (flag_offset_ == offset ? 1 : 0)}, params_[group.front()].options().requires_grad(false));
+    if (compression_ != GradCompression::kNone && bucket.flat.scalar_type() == at::kFloat) {
+      bucket.wire = at::empty_like(
+          bucket.flat, bucket.flat.options().dtype(compression_ == GradCompression::kFp16 ? at::kHalf : at::kBFloat16));
+    }
     buckets_.push_back(std::move(bucket));
   }
 }
@@ -279,12 +285,21 @@ void GradReducer::launch(std::size_t index) {
     const bool changed = agreed_used_.empty() || used != used_at_agreement_;
     buckets_[index].flat.narrow(0, flag_offset_, 1).fill_(changed ? 1.0 : 0.0);
   }
-  buckets_[index].work = comm_.all_reduce_async(buckets_[index].flat, ReduceOp::kSum);
+  Bucket& bucket = buckets_[index];
+  if (bucket.wire.defined()) {
+    // As DDP's compression hooks: narrowed first, then divided, then summed.
+    bucket.wire.copy_(bucket.flat).div_(comm_.size());
+    bucket.work = comm_.all_reduce_async(bucket.wire, ReduceOp::kSum);
+    return;
+  }
+  bucket.work = comm_.all_reduce_async(bucket.flat, ReduceOp::kSum);
 }
 
 void GradReducer::agree_on_used() {
   if (flag_offset_ >= 0) {
-    const double changed_ranks = buckets_.back().flat[flag_offset_].item<double>();
+    const Bucket& last = buckets_.back();
+    // A compressed bucket holds the mean already (the flags' sum / size).
+    const double changed_ranks = last.flat[flag_offset_].item<double>() * (last.wire.defined() ? comm_.size() : 1);
     if (changed_ranks < 0.5) return;  // no rank's set changed: the union did not either
   }
   auto used = at::zeros({static_cast<std::int64_t>(params_.size())}, at::kInt);
@@ -326,13 +341,14 @@ void GradReducer::finalize() {
   for (auto& bucket : buckets_) {
     bucket.work->wait();
     bucket.work.reset();
+    if (bucket.wire.defined()) bucket.flat.copy_(bucket.wire);  // widened back: the mean
   }
   if (flag_offset_ >= 0) agree_on_used();
   const std::vector<int>& used = agreed_used_;
 
   const double scale = 1.0 / comm_.size();
   for (auto& bucket : buckets_) {
-    bucket.flat.mul_(scale);
+    if (!bucket.wire.defined()) bucket.flat.mul_(scale);
     if (as_view_) {
       for (const auto& slot : bucket.slots) {
         const std::size_t i = slot.param;

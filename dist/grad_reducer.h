@@ -75,6 +75,15 @@ namespace da::dist {
 // reading the flag back would make the host wait for the GPU.
 enum class UsedMask { kAuto, kEveryStep, kOnChange };
 
+// The precision float32 gradient buckets travel in (DDP's fp16_compress_hook
+// and bf16_compress_hook): each rank divides its bucket by the world size in
+// that precision, the all-reduce sums in it, and the result is widened back
+// into the bucket. Half the bytes on the wire; the rounding of each
+// gradient to 11 (fp16) or 8 (bf16) significant bits is the price. fp16's
+// range ends at 65504: the division before the sum keeps the sum in range
+// (as DDP does), a single gradient above it still overflows.
+enum class GradCompression { kNone, kFp16, kBf16 };
+
 struct ReducerOptions {
   double bucket_mb = 25.0;
   double first_bucket_mb = 1.0;
@@ -86,6 +95,7 @@ struct ReducerOptions {
   UsedMask used_mask = UsedMask::kAuto;
   // Gradients as views into their bucket (see the header).
   bool gradient_as_bucket_view = true;
+  GradCompression compression = GradCompression::kNone;
 };
 
 class GradReducer {
@@ -121,6 +131,7 @@ class GradReducer {
     std::vector<Slot> slots;
     std::size_t pending = 0;
     std::unique_ptr<Work> work;
+    at::Tensor wire;  // the bucket compressed for the all-reduce (ReducerOptions::compression); else undefined
   };
   struct HookState;
   class ReadyHook;
@@ -148,6 +159,7 @@ class GradReducer {
   double bucket_mb_;
   double first_bucket_mb_;
   bool as_view_;
+  GradCompression compression_;
   std::vector<std::string> names_;
   std::vector<at::Tensor> params_;
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
@@ -159,14 +171,14 @@ class GradReducer {
   std::size_t next_to_launch_ = 0;
   bool sync_ = false;
   bool in_backward_ = false;
-  bool window_open_ = false;            // an accumulation window has begun and not been synchronised
-  std::vector<bool> used_in_window_;    // a gradient arrived in any backward of the window
-  std::vector<bool> preassigned_;       // .grad handed out as a view when the window began
+  bool window_open_ = false;          // an accumulation window has begun and not been synchronised
+  std::vector<bool> used_in_window_;  // a gradient arrived in any backward of the window
+  std::vector<bool> preassigned_;     // .grad handed out as a view when the window began
   std::set<std::size_t> ever_used_;
   std::vector<std::size_t> ready_order_;  // the first synchronised step's, until the rebuild
   bool rebuilt_ = false;
   bool mask_on_change_ = false;
-  std::int64_t flag_offset_ = -1;  // kOnChange: the flag's index in the last bucket
+  std::int64_t flag_offset_ = -1;        // kOnChange: the flag's index in the last bucket
   std::vector<bool> used_at_agreement_;  // this rank's used set at the last mask all-reduce
   std::vector<int> agreed_used_;         // the union then; empty before the first
   std::int64_t mask_reductions_ = 0;

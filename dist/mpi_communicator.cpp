@@ -2,7 +2,10 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <exception>
@@ -21,8 +24,48 @@
 namespace da::dist {
 namespace {
 
+// MPI has no 16-bit float types: fp16 and bf16 travel as 2-byte elements
+// and reduce with operations of our own, each element widened to float,
+// combined and rounded back (what NCCL does for them too).
+template <class T, ReduceOp kOp>
+void reduce_16bit(void* in, void* inout, int* len, MPI_Datatype*) {
+  const T* a = static_cast<const T*>(in);
+  T* b = static_cast<T*>(inout);
+  for (int i = 0; i < *len; ++i) {
+    const float x = static_cast<float>(a[i]), y = static_cast<float>(b[i]);
+    b[i] = T(kOp == ReduceOp::kSum ? x + y : kOp == ReduceOp::kMin ? std::min(x, y) : std::max(x, y));
+  }
+}
+
+struct SixteenBitTypes {
+  MPI_Datatype element = MPI_DATATYPE_NULL;                  // 2 bytes
+  MPI_Op half[3] = {MPI_OP_NULL, MPI_OP_NULL, MPI_OP_NULL};  // by ReduceOp
+  MPI_Op bfloat[3] = {MPI_OP_NULL, MPI_OP_NULL, MPI_OP_NULL};
+};
+
+// Created on first use (MPI is initialised by then), kept for the process.
+const SixteenBitTypes& sixteen_bit_types() {
+  static const SixteenBitTypes types = [] {
+    SixteenBitTypes t;
+    DA_MPI_CHECK(MPI_Type_contiguous(2, MPI_BYTE, &t.element));
+    DA_MPI_CHECK(MPI_Type_commit(&t.element));
+    DA_MPI_CHECK(MPI_Op_create(&reduce_16bit<c10::Half, ReduceOp::kSum>, 1, &t.half[0]));
+    DA_MPI_CHECK(MPI_Op_create(&reduce_16bit<c10::Half, ReduceOp::kMin>, 1, &t.half[1]));
+    DA_MPI_CHECK(MPI_Op_create(&reduce_16bit<c10::Half, ReduceOp::kMax>, 1, &t.half[2]));
+    DA_MPI_CHECK(MPI_Op_create(&reduce_16bit<c10::BFloat16, ReduceOp::kSum>, 1, &t.bfloat[0]));
+    DA_MPI_CHECK(MPI_Op_create(&reduce_16bit<c10::BFloat16, ReduceOp::kMin>, 1, &t.bfloat[1]));
+    DA_MPI_CHECK(MPI_Op_create(&reduce_16bit<c10::BFloat16, ReduceOp::kMax>, 1, &t.bfloat[2]));
+    return t;
+  }();
+  return types;
+}
+
+int op_index(ReduceOp op) { return op == ReduceOp::kSum ? 0 : op == ReduceOp::kMin ? 1 : 2; }
+
 MPI_Datatype mpi_type(const at::Tensor& t) {
   switch (t.scalar_type()) {
+    case at::kHalf:
+    case at::kBFloat16: return sixteen_bit_types().element;
     case at::kFloat: return MPI_FLOAT;
     case at::kDouble: return MPI_DOUBLE;
     case at::kLong: return MPI_INT64_T;
@@ -32,7 +75,9 @@ MPI_Datatype mpi_type(const at::Tensor& t) {
   }
 }
 
-MPI_Op mpi_op(ReduceOp op) {
+MPI_Op mpi_op(ReduceOp op, const at::Tensor& t) {
+  if (t.scalar_type() == at::kHalf) return sixteen_bit_types().half[op_index(op)];
+  if (t.scalar_type() == at::kBFloat16) return sixteen_bit_types().bfloat[op_index(op)];
   switch (op) {
     case ReduceOp::kSum: return MPI_SUM;
     case ReduceOp::kMin: return MPI_MIN;
@@ -195,8 +240,8 @@ std::vector<at::Tensor>& abandoned_buffers() {
 void all_reduce_on_thread(MPI_Comm comm, const at::Tensor& buffer, ReduceOp op, double timeout_s,
                           const ProgressThread& thread, JobState& state) {
   MPI_Request request = MPI_REQUEST_NULL;
-  DA_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buffer.data_ptr(), count_of(buffer), mpi_type(buffer), mpi_op(op), comm,
-                              &request));
+  DA_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buffer.data_ptr(), count_of(buffer), mpi_type(buffer), mpi_op(op, buffer),
+                              comm, &request));
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
     int done = 0;
@@ -296,7 +341,7 @@ std::unique_ptr<Work> MpiCommunicator::all_reduce_async(at::Tensor& tensor, Redu
     return std::make_unique<ThreadedWork>(std::move(state), buffer, tensor);
   }
   MPI_Request request = MPI_REQUEST_NULL;
-  DA_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buffer.data_ptr(), count_of(buffer), mpi_type(buffer), mpi_op(op),
+  DA_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buffer.data_ptr(), count_of(buffer), mpi_type(buffer), mpi_op(op, buffer),
                               comm_, &request));
   return std::make_unique<MpiWork>(request, timeout_s_, buffer, tensor);
 }
@@ -304,7 +349,9 @@ std::unique_ptr<Work> MpiCommunicator::all_reduce_async(at::Tensor& tensor, Redu
 void MpiCommunicator::broadcast(at::Tensor& tensor, int root) {
   check_tensor(tensor, "broadcast");
   at::Tensor buffer = host_buffer(tensor, cuda_aware_);
-  const auto call = [&] { DA_MPI_CHECK(MPI_Bcast(buffer.data_ptr(), count_of(buffer), mpi_type(buffer), root, comm_)); };
+  const auto call = [&] {
+    DA_MPI_CHECK(MPI_Bcast(buffer.data_ptr(), count_of(buffer), mpi_type(buffer), root, comm_));
+  };
   thread_ ? run_on_thread(call) : call();
   if (!buffer.is_same(tensor)) tensor.copy_(buffer);
 }
@@ -316,8 +363,8 @@ at::Tensor MpiCommunicator::all_gather(const at::Tensor& tensor) {
   for (auto d : input.sizes()) shape.push_back(d);
   auto output = at::empty(shape, input.options());
   const auto call = [&] {
-    DA_MPI_CHECK(MPI_Allgather(input.data_ptr(), count_of(input), mpi_type(input), output.data_ptr(),
-                               count_of(input), mpi_type(input), comm_));
+    DA_MPI_CHECK(MPI_Allgather(input.data_ptr(), count_of(input), mpi_type(input), output.data_ptr(), count_of(input),
+                               mpi_type(input), comm_));
   };
   thread_ ? run_on_thread(call) : call();
   return output.to(tensor.device());

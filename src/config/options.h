@@ -255,6 +255,7 @@ struct DistOptions {
   std::string mpi_progress = "auto";
   std::string unused_parameters_sync = "auto";
   bool gradient_as_bucket_view = true;
+  std::string gradient_compression = "none";
 
   template <class V>
   void fields(V& v) {
@@ -279,6 +280,9 @@ struct DistOptions {
     v.flag("gradient_as_bucket_view", gradient_as_bucket_view,
            "gradients live in their all-reduce bucket's memory (DDP's option of that name): no copy into the bucket "
            "and back each step, one copy of the gradients in memory; false copies them");
+    v.choice("gradient_compression", gradient_compression, {"none", "fp16", "bf16"},
+             "precision float32 gradients are all-reduced in (DDP's fp16/bf16 compression hooks): half the bytes, "
+             "each gradient rounded to 11 (fp16) or 8 (bf16) significant bits; none keeps float32");
   }
 };
 

@@ -51,6 +51,13 @@ dist::UsedMask used_mask_sync(const std::string& setting) {
   return dist::UsedMask::kAuto;
 }
 
+// dist.gradient_compression as the reducer takes it.
+dist::GradCompression gradient_compression(const std::string& setting) {
+  if (setting == "fp16") return dist::GradCompression::kFp16;
+  if (setting == "bf16") return dist::GradCompression::kBf16;
+  return dist::GradCompression::kNone;
+}
+
 // dist.mpi_progress as the reducer's communicator takes it.
 dist::Progress gradient_progress(const std::string& setting) {
   if (setting == "thread") return dist::Progress::kThread;
@@ -126,13 +133,17 @@ Trainer::Trainer(const config::Config& config, std::string config_yaml, dist::Co
     dist::ReducerOptions reducer_options{config_.dist.bucket_mb, config_.dist.first_bucket_mb, &control_};
     reducer_options.used_mask = used_mask_sync(config_.dist.unused_parameters_sync);
     reducer_options.gradient_as_bucket_view = config_.dist.gradient_as_bucket_view;
+    reducer_options.compression = gradient_compression(config_.dist.gradient_compression);
     reducer_ = std::make_unique<dist::GradReducer>(*grad_comm_, named_parameters(), reducer_options);
     if (world_.rank == 0) {
-      spdlog::info("gradients: {} buckets over {}{}", reducer_->num_buckets(), grad_comm_->backend(),
+      spdlog::info("gradients: {} buckets over {}{}{}", reducer_->num_buckets(), grad_comm_->backend(),
                    grad_comm_->backend() == "mpi"
                        ? (progress == dist::Progress::kThread ? ", progressed by a communication thread"
                                                               : ", progressed by the main thread's MPI calls")
-                       : "");
+                       : "",
+                   config_.dist.gradient_compression == "none"
+                       ? ""
+                       : ", all-reduced in " + config_.dist.gradient_compression);
     }
   }
 

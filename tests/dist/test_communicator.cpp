@@ -26,7 +26,7 @@ TEST(MpiCommunicator, AllReduceSumMinMaxEveryDtype) {
   MpiCommunicator comm(30);
   ASSERT_EQ(comm.size(), 2);
   const int r = comm.rank();
-  for (auto dtype : {at::kFloat, at::kDouble, at::kLong, at::kInt, at::kByte}) {
+  for (auto dtype : {at::kFloat, at::kDouble, at::kLong, at::kInt, at::kByte, at::kHalf, at::kBFloat16}) {
     // rank 0: 1,2,3,4,5; rank 1: 11,12,13,14,15
     auto base = at::arange(1, 6, at::kDouble) + 10 * r;
     auto sum = base.to(dtype).clone();  // .to() of the same dtype would alias base
@@ -38,6 +38,21 @@ TEST(MpiCommunicator, AllReduceSumMinMaxEveryDtype) {
     auto mx = base.to(dtype).clone();
     comm.all_reduce(mx, ReduceOp::kMax);
     EXPECT_TRUE(at::equal(mx, (at::arange(1, 6, at::kDouble) + 10).to(dtype))) << dtype;
+  }
+}
+
+// fp16 and bf16 (compressed gradients) sum as NCCL does: widened to float,
+// added, rounded once. Rank 0 holds 1 and rank 1 small fractions that
+// round away or not depending on the format's 11 or 8 significant bits.
+TEST(MpiCommunicator, SixteenBitSumsRoundOnce) {
+  MpiCommunicator comm(30);
+  const at::Tensor mine = comm.rank() == 0 ? at::ones({4}, at::kFloat) : at::tensor({0.5f, 1e-3f, 2e-3f, 4e-3f});
+  const at::Tensor theirs = comm.rank() == 0 ? at::tensor({0.5f, 1e-3f, 2e-3f, 4e-3f}) : at::ones({4}, at::kFloat);
+  for (auto dtype : {at::kHalf, at::kBFloat16}) {
+    at::Tensor sum = mine.to(dtype);
+    comm.all_reduce(sum, ReduceOp::kSum);
+    const at::Tensor expected = (mine.to(dtype).to(at::kFloat) + theirs.to(dtype).to(at::kFloat)).to(dtype);
+    EXPECT_TRUE(at::equal(sum, expected)) << dtype << ": " << sum << " against " << expected;
   }
 }
 
@@ -65,8 +80,8 @@ TEST(MpiCommunicator, BroadcastAllGatherBarrier) {
 
 TEST(MpiCommunicator, Errors) {
   MpiCommunicator comm(30);
-  auto half = at::ones({4}, at::kHalf);
-  EXPECT_THROW(comm.all_reduce(half), DistError);
+  auto shorts = at::ones({4}, at::kShort);
+  EXPECT_THROW(comm.all_reduce(shorts), DistError);
   auto strided = at::ones({4, 4}).slice(1, 0, 4, 2);  // every other column: gaps in memory
   try {
     comm.all_reduce(strided);

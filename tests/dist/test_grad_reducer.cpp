@@ -229,6 +229,57 @@ TEST(GradReducer, UsedMaskAllReducedOnlyWhenAUsedSetChanges) { check_used_mask(U
 
 TEST(GradReducer, UsedMaskAllReducedEveryStep) { check_used_mask(UsedMask::kEveryStep); }
 
+// Compressed all-reduces (DDP's fp16/bf16 compression hooks): each rank's
+// float gradient narrowed to the wire format and halved there, summed with
+// one rounding, widened back. The used-set flag rides in the compressed
+// last bucket too: `extra` is used by rank 1 in steps 0 and 1 only, so the
+// mask is all-reduced in steps 0 and 2 (sets changed), not in 1 and 3.
+void check_compressed(GradCompression compression, at::ScalarType wire) {
+  MpiCommunicator comm(60);
+  const int rank = comm.rank();
+  const at::Tensor weight = at::cos(at::arange(6, at::kFloat) * 0.7f).requires_grad_();
+  const at::Tensor extra = at::sin(at::arange(3, at::kFloat) + 0.3f).requires_grad_();
+  ReducerOptions options{1e-9, 1e-9};  // a bucket each
+  options.compression = compression;
+  GradReducer reducer(comm, {{"weight", weight}, {"extra", extra}}, options);
+  const auto narrowed_mean = [&](const at::Tensor& g0, const at::Tensor& g1) {
+    const at::Tensor w0 = g0.to(wire).div(2), w1 = g1.to(wire).div(2);
+    return (w0.to(at::kFloat) + w1.to(at::kFloat)).to(wire).to(at::kFloat);
+  };
+  const std::int64_t reductions[4] = {1, 1, 2, 2};
+  for (int step = 0; step < 4; ++step) {
+    weight.mutable_grad() = at::Tensor();
+    extra.mutable_grad() = at::Tensor();
+    const auto uses_extra = [&](int r) { return r == 1 && step < 2; };
+    const auto loss_of = [&](int r, const at::Tensor& w, const at::Tensor& e) {
+      at::Tensor loss = (w * w * (1.3f + r + step)).sum();
+      if (uses_extra(r)) loss = loss + (e * w.narrow(0, 0, 3) * 2.1f).sum();
+      return loss;
+    };
+    reducer.prepare_for_backward();
+    loss_of(rank, weight, extra).backward();
+    reducer.finalize();
+    std::vector<at::Tensor> local[2];
+    for (int r = 0; r < 2; ++r) {
+      const at::Tensor w = weight.detach().clone().requires_grad_(), e = extra.detach().clone().requires_grad_();
+      loss_of(r, w, e).backward();
+      local[r] = {w.grad(), e.grad().defined() ? e.grad() : at::zeros_like(e)};
+    }
+    EXPECT_TRUE(at::equal(weight.grad(), narrowed_mean(local[0][0], local[1][0]))) << "step " << step;
+    if (step < 2) {
+      ASSERT_TRUE(extra.grad().defined()) << "step " << step;
+      EXPECT_TRUE(at::equal(extra.grad(), narrowed_mean(local[0][1], local[1][1]))) << "step " << step;
+    } else {
+      EXPECT_FALSE(extra.grad().defined()) << "step " << step;
+    }
+    EXPECT_EQ(reducer.mask_reductions(), reductions[step]) << "step " << step;
+  }
+}
+
+TEST(GradReducer, Fp16CompressedAllReduce) { check_compressed(GradCompression::kFp16, at::kHalf); }
+
+TEST(GradReducer, Bf16CompressedAllReduce) { check_compressed(GradCompression::kBf16, at::kBFloat16); }
+
 TEST(GradReducer, LayoutIsReverseOrderWithSmallFirstBucket) {
   MpiCommunicator comm(60);
   Net net;

@@ -28,6 +28,9 @@ struct RankComparison {
   std::vector<std::string> two_rank_sets;  // and of the two-rank run
   double tolerance = 1e-5;                 // relative, per tensor as a whole
   double iou_tolerance = 1e-6;
+  // The two-rank settings change the arithmetic (e.g. compressed gradients):
+  // some tensor must then differ, or the setting did not take effect.
+  bool expect_some_difference = false;
 };
 
 // Trains `method_yaml` for 2 epochs (SGD, BatchNorm frozen) on one rank with
