@@ -151,6 +151,39 @@ TEST_F(Cuda, ReducerOverNcclAccumulatesMicroBatches) {
   EXPECT_FALSE(unused.grad().defined());
 }
 
+// The reducer's NCCL path with bf16 all-reduces and gradients as bucket
+// views: each step's gradient is the float32 one rounded to bf16 (one rank:
+// the sum is the rank's own), in the bucket's memory, and from the second
+// step on the gradients keep that memory.
+TEST_F(Cuda, ReducerOverNcclCompressesToBf16IntoBucketViews) {
+  const auto world = nccl_world_of_one();
+  const auto grads = world->duplicate(dist::Progress::kCaller);
+  const auto f32 = on_gpu(at::kFloat);
+  at::Tensor weight = at::sin(at::arange(6, f32) * 0.3).requires_grad_();
+  at::Tensor bias = at::cos(at::arange(2, f32)).requires_grad_();
+  dist::ReducerOptions options;
+  options.compression = dist::GradCompression::kBf16;
+  dist::GradReducer reducer(*grads, {{"weight", weight}, {"bias", bias}}, options);
+  const void* memory = nullptr;
+  for (int step = 0; step < 3; ++step) {
+    weight.mutable_grad() = at::Tensor();
+    bias.mutable_grad() = at::Tensor();
+    const auto loss_of = [&](const at::Tensor& w, const at::Tensor& b) {
+      return (w.pow(2) * (step + 1.1)).sum() + (b * w.narrow(0, 0, 2)).sum();
+    };
+    reducer.prepare_for_backward();
+    loss_of(weight, bias).backward();
+    reducer.finalize();
+    const at::Tensor w = weight.detach().clone().requires_grad_(), b = bias.detach().clone().requires_grad_();
+    loss_of(w, b).backward();
+    EXPECT_TRUE(at::equal(weight.grad(), w.grad().to(at::kBFloat16).to(at::kFloat))) << "step " << step;
+    EXPECT_TRUE(at::equal(bias.grad(), b.grad().to(at::kBFloat16).to(at::kFloat))) << "step " << step;
+    EXPECT_TRUE(weight.grad().is_alias_of(bias.grad())) << "step " << step;
+    if (step == 1) memory = weight.grad().storage().data();
+    if (step == 2) EXPECT_EQ(weight.grad().storage().data(), memory);
+  }
+}
+
 // Pairs pushed from page-locked memory come out on the GPU in push order
 // with their values, several in flight at once.
 TEST_F(Cuda, DeviceFeedKeepsOrderAndValuesOfPinnedPairs) {
