@@ -64,6 +64,9 @@ method_yaml() {
     mstn) echo "{name: mstn, hidden_size: 256}" ;;
     adabn) echo "{name: adabn}" ;;
     dann_adabn) echo "[{name: dann, hidden_size: 256}, {name: adabn}]" ;;
+    entropy_adabn) echo "[{name: entropy, loss_weight: 0.01}, {name: adabn}]" ;;
+    mcc_adabn) echo "[{name: mcc}, {name: adabn}]" ;;
+    mmd_adabn) echo "[{name: mmd}, {name: adabn}]" ;;
     *) echo "compare_methods: no settings for method '$1' (add it to method_yaml)" >&2; exit 2 ;;
   esac
 }
