@@ -39,6 +39,12 @@ Session::Session(int* argc, char*** argv) {
     // thread of its own while the main thread calls MPI (Progress::kThread).
     // FUNNELED (only the main thread calls MPI; loader threads never do) is
     // enough without it, and dist.mpi_progress falls back to kCaller.
+    // Open MPI's non-blocking all-reduce (libnbc, what the gradient buckets
+    // use) picks a ring or binomial tree by default, at half the blocking
+    // call's bandwidth for buckets of megabytes; Rabenseifner's algorithm
+    // (reduce-scatter + all-gather) matches it (README, All-reduce). Only a
+    // default: a value the user set wins, and other MPIs ignore it.
+    setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3", /*overwrite=*/0);
     DA_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided));
     if (provided < MPI_THREAD_FUNNELED) {
       throw DistError("the MPI library does not provide MPI_THREAD_FUNNELED");
