@@ -281,8 +281,7 @@ void GradReducer::launch(std::size_t index) {
   if (flag_offset_ >= 0 && index + 1 == buckets_.size()) {
     // Every parameter's fate is known now (see the header): has this rank's
     // used set changed since the last agreement?
-    std::vector<bool> used(ready_.begin(), ready_.end());
-    const bool changed = agreed_used_.empty() || used != used_at_agreement_;
+    const bool changed = agreed_used_.empty() || ready_ != used_at_agreement_;
     buckets_[index].flat.narrow(0, flag_offset_, 1).fill_(changed ? 1.0 : 0.0);
   }
   Bucket& bucket = buckets_[index];
