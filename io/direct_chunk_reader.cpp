@@ -2,7 +2,7 @@
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include <cerrno>
 #include <cstring>
@@ -34,9 +34,14 @@ void unshuffle(const unsigned char* in, unsigned char* out, size_t bytes, size_t
   if (tail > 0) std::memcpy(out + n * element_size, in + n * element_size, tail);
 }
 
-bool inflate_exact(const unsigned char* in, size_t in_bytes, unsigned char* out, size_t out_bytes) {
-  uLongf length = static_cast<uLongf>(out_bytes);
-  return uncompress(out, &length, in, static_cast<uLong>(in_bytes)) == Z_OK && length == out_bytes;
+// HDF5's deflate filter stores one zlib stream per chunk; it must decode to
+// exactly out_bytes. Bytes after the stream are ignored, as HDF5 does.
+bool inflate_exact(libdeflate_decompressor* decompressor, const unsigned char* in, size_t in_bytes,
+                   unsigned char* out, size_t out_bytes) {
+  size_t consumed = 0, produced = 0;
+  return libdeflate_zlib_decompress_ex(decompressor, in, in_bytes, out, out_bytes, &consumed, &produced) ==
+             LIBDEFLATE_SUCCESS &&
+         produced == out_bytes;
 }
 
 }  // namespace
@@ -97,6 +102,8 @@ DirectChunkReader::DirectChunkReader(hid_t dataset, hid_t memory_type, size_t ro
     pipeline_.clear();
     return;
   }
+  decompressor_.reset(libdeflate_alloc_decompressor());
+  if (!decompressor_) return;
   stored_.resize(row_bytes_ + row_bytes_ / 16 + 1024);
   if (shuffle_deflate && element_size_ > 1) work_.resize(row_bytes_);
   enabled_ = true;
@@ -121,8 +128,13 @@ DirectChunkReader& DirectChunkReader::operator=(DirectChunkReader&& other) noexc
   addresses_ = std::move(other.addresses_);
   stored_ = std::move(other.stored_);
   work_ = std::move(other.work_);
+  decompressor_ = std::move(other.decompressor_);
   other.enabled_ = false;
   return *this;
+}
+
+void DirectChunkReader::FreeDecompressor::operator()(libdeflate_decompressor* decompressor) const {
+  libdeflate_free_decompressor(decompressor);
 }
 
 void DirectChunkReader::enable_unfiltered(hid_t dataset, hsize_t rows, const std::string& path) {
@@ -194,7 +206,10 @@ bool DirectChunkReader::read_filtered(hid_t dataset, int64_t index, void* out) {
   // From here on no HDF5 call: the decode runs outside HDF5's global lock.
   auto* target = static_cast<unsigned char*>(out);
   const bool unshuffle_needed = pipeline_.size() == 2 && element_size_ > 1;
-  if (!inflate_exact(stored_.data(), stored, unshuffle_needed ? work_.data() : target, row_bytes_)) return false;
+  if (!inflate_exact(decompressor_.get(), stored_.data(), stored, unshuffle_needed ? work_.data() : target,
+                     row_bytes_)) {
+    return false;
+  }
   if (unshuffle_needed) unshuffle(work_.data(), target, row_bytes_, element_size_);
   return true;
 }

@@ -1,5 +1,6 @@
 // Reads one row (axis 0 entry) of a chunked dataset without HDF5's read path:
-//   deflate(+shuffle) chunks: H5Dread_chunk, then decoded here (zlib inflate,
+//   deflate(+shuffle) chunks: H5Dread_chunk, then decoded here (libdeflate,
+//     1.6-2.3x faster than zlib on our chunks, byte for byte the same output;
 //     then unshuffle);
 //   unfiltered chunks: pread() of the chunk's bytes from the file, at the
 //     address HDF5 reports for it (looked up once per chunk).
@@ -18,7 +19,7 @@
 // conversion), and a pipeline of deflate and shuffle only, or none. Everything
 // else — other filters, a chunk whose filter mask says a filter was skipped,
 // an unwritten chunk (fill value), a stored size other than the row's, any
-// HDF5, zlib or read error — makes read() return false and the caller uses
+// HDF5, decode or read error — makes read() return false and the caller uses
 // H5Dread, so values and error messages stay HDF5's.
 #pragma once
 
@@ -26,8 +27,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+struct libdeflate_decompressor;
 
 namespace da::io {
 
@@ -68,6 +72,10 @@ class DirectChunkReader {
   std::vector<uint64_t> addresses_;    // unfiltered: file offset of each row's chunk, 0 = not looked up
   std::vector<unsigned char> stored_;  // the chunk as stored
   std::vector<unsigned char> work_;    // intermediate stage of the decode
+  struct FreeDecompressor {
+    void operator()(libdeflate_decompressor* decompressor) const;
+  };
+  std::unique_ptr<libdeflate_decompressor, FreeDecompressor> decompressor_;  // filtered: this reader's own
 };
 
 }  // namespace da::io

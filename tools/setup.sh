@@ -19,6 +19,7 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin
   libyaml-cpp-dev libhdf5-dev zlib1g-dev libspdlog-dev libgtest-dev
   libgdal-dev
+  libdeflate-dev                       # decodes the deflate chunks the loader reads directly
   libcli11-dev nlohmann-json3-dev     # command lines, JSON out (header-only)
   python3-venv                         # the project's venv (Torch from pip)
   # Seen by the venv (--system-site-packages), so that one numpy ABI serves

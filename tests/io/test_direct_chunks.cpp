@@ -1,6 +1,6 @@
 // Direct chunk reads (io/direct_chunk_reader.h): every tile read with
-// H5Dread_chunk + our own inflate and unshuffle, or with pread for unfiltered
-// chunks, is byte for byte what H5Dread gives, the direct path is taken exactly where it should be, and anything it
+// H5Dread_chunk + libdeflate and our own unshuffle (deflate levels 1 to 9),
+// or with pread for unfiltered chunks, is byte for byte what H5Dread gives, the direct path is taken exactly where it should be, and anything it
 // does not handle falls back to H5Dread. Also: BatchReader's one-pass
 // normalisation and augmentation into the batch equals the tensor expression
 // apply_transform((image - mean) / std) exactly, and batch memory is recycled
@@ -87,7 +87,8 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, DirectChunkCaseTest,
                          ::testing::Values(Case{PixelType::kUint8, 0, false}, Case{PixelType::kUint8, 4, false},
                                            Case{PixelType::kUint8, 4, true}, Case{PixelType::kUint16, 0, false},
                                            Case{PixelType::kUint16, 4, false}, Case{PixelType::kUint16, 4, true},
-                                           Case{PixelType::kFloat32, 6, true}),
+                                           Case{PixelType::kFloat32, 6, true}, Case{PixelType::kUint8, 1, false},
+                                           Case{PixelType::kUint16, 9, true}),
                          [](const ::testing::TestParamInfo<Case>& info) {
                            return std::string(pixel_type_name(info.param.type)) + "_deflate" +
                                   std::to_string(info.param.deflate_level) + (info.param.shuffle ? "_shuffle" : "");

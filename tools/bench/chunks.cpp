@@ -9,10 +9,8 @@
 // itself). Before timing, every tile decoded by each direct mode is compared
 // byte for byte with H5Dread's.
 #include <hdf5.h>
-#include <zlib.h>
-#ifdef DA_BENCH_HAVE_LIBDEFLATE
 #include <libdeflate.h>
-#endif
+#include <zlib.h>
 
 #include <cstdio>
 #include <cstring>
@@ -87,16 +85,12 @@ class ChunkReader {
     tile_bytes_ = static_cast<size_t>(dims_[1] * dims_[2] * dims_[3]) * element_;
     stored_.resize(tile_bytes_ + 1024);
     inflated_.resize(tile_bytes_);
-#ifdef DA_BENCH_HAVE_LIBDEFLATE
     decompressor_ = libdeflate_alloc_decompressor();
-#endif
   }
   ChunkReader(const ChunkReader&) = delete;
   ChunkReader& operator=(const ChunkReader&) = delete;
   ~ChunkReader() {
-#ifdef DA_BENCH_HAVE_LIBDEFLATE
     if (decompressor_ != nullptr) libdeflate_free_decompressor(decompressor_);
-#endif
     H5Dclose(images_);
     H5Fclose(file_);
   }
@@ -140,15 +134,11 @@ class ChunkReader {
         check(uncompress(target, &length, stored_.data(), static_cast<uLong>(stored)) == Z_OK && length == tile_bytes_,
               "inflate of tile " + std::to_string(index) + " failed");
       } else {
-#ifdef DA_BENCH_HAVE_LIBDEFLATE
         size_t length = 0;
         check(libdeflate_zlib_decompress(decompressor_, stored_.data(), stored, target, tile_bytes_, &length) ==
                       LIBDEFLATE_SUCCESS &&
                   length == tile_bytes_,
               "libdeflate of tile " + std::to_string(index) + " failed");
-#else
-        throw std::runtime_error("built without libdeflate");
-#endif
       }
     } else {
       check(stored == tile_bytes_, "unfiltered chunk of tile " + std::to_string(index) + " has the wrong size");
@@ -176,9 +166,7 @@ class ChunkReader {
   size_t tile_bytes_ = 0;
   std::vector<unsigned char> stored_;
   std::vector<unsigned char> inflated_;
-#ifdef DA_BENCH_HAVE_LIBDEFLATE
   libdeflate_decompressor* decompressor_ = nullptr;
-#endif
 };
 
 }  // namespace
@@ -187,10 +175,7 @@ int run_chunks(const ChunksOptions& options) {
   const std::string& path = options.file;
   const int max_threads = options.threads;
   const int repeat = options.repeat;
-  std::vector<Mode> modes{Mode::kH5Dread, Mode::kDirectZlib, Mode::kTileArchive};
-#ifdef DA_BENCH_HAVE_LIBDEFLATE
-  modes.push_back(Mode::kDirectLibdeflate);
-#endif
+  const std::vector<Mode> modes{Mode::kH5Dread, Mode::kDirectZlib, Mode::kDirectLibdeflate, Mode::kTileArchive};
 
   // Value check: every direct mode decodes every tile exactly as H5Dread does.
   {

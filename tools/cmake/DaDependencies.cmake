@@ -39,6 +39,17 @@ if(DA_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
 
+# libdeflate (Debian's libdeflate-dev) decodes the deflate chunks the loader
+# reads directly (io/direct_chunk_reader.h); it ships no CMake config.
+find_path(DA_LIBDEFLATE_INCLUDE_DIR libdeflate.h REQUIRED)
+find_library(DA_LIBDEFLATE_LIBRARY deflate REQUIRED)
+if(NOT TARGET da::libdeflate)
+  add_library(da::libdeflate INTERFACE IMPORTED)
+  set_target_properties(da::libdeflate PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${DA_LIBDEFLATE_INCLUDE_DIR}"
+    INTERFACE_LINK_LIBRARIES "${DA_LIBDEFLATE_LIBRARY}")
+endif()
+
 # HDF5 has no imported target in CMake 3.25's FindHDF5 for every layout:
 # wrap it once so the rest of the build links `da::hdf5`.
 if(NOT TARGET da::hdf5)
