@@ -5,12 +5,32 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "methods/dann.h"
-#include "methods/gradient_reversal.h"
 #include "methods/registry.h"
 
 namespace da::methods {
+namespace {
+
+// While alive, the module's parameters take no gradient (requires_grad off);
+// autograd records the forwards run meanwhile without them.
+class FrozenParameters {
+ public:
+  explicit FrozenParameters(torch::nn::Module& module) : parameters_(module.parameters()) {
+    for (auto& p : parameters_) p.requires_grad_(false);
+  }
+  ~FrozenParameters() {
+    for (auto& p : parameters_) p.requires_grad_(true);
+  }
+  FrozenParameters(const FrozenParameters&) = delete;
+  FrozenParameters& operator=(const FrozenParameters&) = delete;
+
+ private:
+  std::vector<torch::Tensor> parameters_;
+};
+
+}  // namespace
 
 torch::Tensor self_information(const torch::Tensor& logits) {
   const auto log_p = torch::log_softmax(logits, 1);
@@ -67,12 +87,27 @@ DaLossOutput AdventAdversarial::compute_da_loss(const StepInputs& step) {
                                   std::to_string(logits->size(3)));
     }
   }
-  const auto source = discriminator_(gradient_reversal(self_information(step.source_logits), step.lambda));
-  const auto target = discriminator_(gradient_reversal(self_information(step.target_logits), step.lambda));
+  // The discriminator learns on the maps as they are (source 0, target 1);
+  // none of its loss reaches the segmentation network.
+  const auto source = discriminator_(self_information(step.source_logits).detach());
+  const auto target = discriminator_(self_information(step.target_logits).detach());
   torch::Tensor accuracy;
+  const auto discriminator_loss = domain_loss(source, target, &accuracy);
+  // The segmentation network learns to pass its target maps off as source
+  // ones (label 0) to the discriminator as it is: with the discriminator's
+  // parameters frozen for this forward, as the authors' train_UDA.py does,
+  // this term gives them no gradient.
+  torch::Tensor fooled;
+  {
+    const FrozenParameters frozen(*discriminator_);
+    fooled = discriminator_(self_information(step.target_logits));
+  }
+  const auto adversarial_loss = torch::binary_cross_entropy_with_logits(fooled, torch::zeros_like(fooled));
   DaLossOutput out;
-  out.loss = domain_loss(source, target, &accuracy);
-  out.logs = {{"domain_loss", out.loss}, {"domain_acc", accuracy}};
+  out.loss = step.lambda * adversarial_loss + discriminator_loss;
+  out.logs = {{"domain_loss", discriminator_loss.detach()},
+              {"domain_acc", accuracy},
+              {"adversarial_loss", adversarial_loss.detach()}};
   return out;
 }
 

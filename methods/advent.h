@@ -5,15 +5,22 @@
 // and the segmentation network learns to make the target's maps look like
 // the source's. The direct variant is the `entropy` method.
 //
-// Unlike the paper's alternating GAN updates, the discriminator is trained
-// DANN-style through a gradient reversal on both domains' maps (coefficient
-// lambda), so the method fits the trainer's single backward per step; the
-// saddle point is the same.
+// One step is the authors' (valeoai/ADVENT train_UDA.py) in one backward:
+// the discriminator learns to tell the detached maps apart (source 0,
+// target 1: domain_loss), and the segmentation network learns to pass its
+// target maps off as source ones to the discriminator as it is, frozen for
+// that forward (adversarial_loss, binary cross-entropy against label 0: the
+// non-saturating GAN loss; times lambda, the scheduled coefficient). The
+// method's loss is lambda * adversarial_loss + domain_loss; each network
+// takes the gradient of its own term only. (A gradient reversal on both
+// domains' maps, this method's former form, also lets the network win by
+// making its source maps uncertain, and its saturating loss fades once the
+// discriminator is sure: on the sanity problem it did not help at all.)
 //
 // Parameters: ndf (64: channels of the first of the discriminator's five
 // 4x4 stride-2 convolutions, doubling up to 8*ndf, LeakyReLU 0.2 as in the
 // paper), discriminator_lr and discriminator_weight_decay (default: the
-// optimizer's). Logs: domain_loss, domain_acc.
+// optimizer's). Logs: domain_loss, domain_acc, adversarial_loss.
 #pragma once
 
 #include <torch/nn/module.h>

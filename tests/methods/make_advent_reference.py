@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference_common import Reverse, det, emit, set_params  # noqa: E402
+from reference_common import det, emit, set_params  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 
@@ -39,20 +39,32 @@ def self_information(logits):
     return -p * torch.log2(p) / math.log2(logits.shape[1])
 
 
+# One step as the authors' train_UDA.py takes it: the segmentation network's
+# adversarial loss on the target maps with the discriminator frozen (label
+# source = 0), then the discriminator on the detached maps of both domains.
 for tag, lam in (("advent_l0.4", 0.4), ("advent_l1", 1.0)):
     disc = Discriminator(3, 2)
     set_params(disc)
     s = det((2, 3, 32, 32), 0.3, 3.0).requires_grad_()
     t = det((2, 3, 32, 32), 1.7, 2.0).requires_grad_()
-    ls = disc(Reverse.apply(self_information(s), lam))
-    lt = disc(Reverse.apply(self_information(t), lam))
+    for p in disc.parameters():
+        p.requires_grad_(False)
+    fooled = disc(self_information(t))
+    adversarial = F.binary_cross_entropy_with_logits(fooled, torch.zeros_like(fooled))
+    (lam * adversarial).backward()
+    for p in disc.parameters():
+        p.requires_grad_(True)
+    ls = disc(self_information(s).detach())
+    lt = disc(self_information(t).detach())
     logits = torch.cat([ls, lt])
     labels = torch.cat([torch.zeros_like(ls), torch.ones_like(lt)])
-    loss = F.binary_cross_entropy_with_logits(logits, labels)
-    loss.backward()
-    emit(f"{tag}.loss", loss.detach())
+    discriminator = F.binary_cross_entropy_with_logits(logits, labels)
+    discriminator.backward()
+    emit(f"{tag}.loss", (lam * adversarial + discriminator).detach())
+    emit(f"{tag}.domain_loss", discriminator.detach())
+    emit(f"{tag}.adversarial_loss", adversarial.detach())
     emit(f"{tag}.acc", ((logits > 0).double() == labels).double().mean())
-    emit(f"{tag}.grad_source", s.grad)
+    assert s.grad is None  # the source maps only train the discriminator
     emit(f"{tag}.grad_target", t.grad)
     emit(f"{tag}.grad_disc_first", disc.conv1.weight.grad)
 
