@@ -180,7 +180,9 @@ TEST_F(Cuda, ReducerOverNcclCompressesToBf16IntoBucketViews) {
     EXPECT_TRUE(at::equal(bias.grad(), b.grad().to(at::kBFloat16).to(at::kFloat))) << "step " << step;
     EXPECT_TRUE(weight.grad().is_alias_of(bias.grad())) << "step " << step;
     if (step == 1) memory = weight.grad().storage().data();
-    if (step == 2) EXPECT_EQ(weight.grad().storage().data(), memory);
+    if (step == 2) {
+      EXPECT_EQ(weight.grad().storage().data(), memory);
+    }
   }
 }
 

@@ -86,7 +86,9 @@ std::size_t expect_two_ranks_equal_one_rank(const std::string& dir, const std::s
     EXPECT_LE(difference, how.tolerance) << name;
     largest_difference = std::max(largest_difference, difference);
   }
-  if (how.expect_some_difference) EXPECT_GT(largest_difference, 0.0) << "the two-rank settings changed nothing";
+  if (how.expect_some_difference) {
+    EXPECT_GT(largest_difference, 0.0) << "the two-rank settings changed nothing";
+  }
   for (const char* key :
        {"iou/source_val", "iou/target_val", "unsup/target_entropy", "unsup/class_prior_gap", "unsup/snd"}) {
     const double one_rank = last_epoch_metric(dir + "/one/run", key);
