@@ -47,23 +47,29 @@ std::vector<std::string> expand_archive_paths(const std::vector<std::string>& en
   return paths;
 }
 
-ArchiveSet::ArchiveSet(const std::vector<std::string>& entries) {
+ArchiveSet::ArchiveSet(const std::vector<std::string>& entries, size_t max_open) : max_open_(max_open) {
+  if (max_open_ == 0) throw ArchiveError("archive set: at most 0 open shards allowed; at least 1 is needed");
   for (const std::string& path : expand_archive_paths(entries)) {
-    TileArchive shard(path);
+    TileArchive archive(path);
+    Shard shard{path, archive.info()};
     if (!shards_.empty()) check_agreement(shard);
-    offsets_.push_back(offsets_.back() + shard.size());
+    offsets_.push_back(offsets_.back() + archive.size());
     shards_.push_back(std::move(shard));
+    keep_open(shards_.size() - 1, std::move(archive));
   }
 }
 
-void ArchiveSet::check_agreement(const TileArchive& shard) const {
-  const TileArchive& first = shards_.front();
-  const ArchiveInfo& a = first.info();
-  const ArchiveInfo& b = shard.info();
+ArchiveSet::ArchiveSet(const ArchiveSet& other)
+    : shards_(other.shards_), offsets_(other.offsets_), max_open_(other.max_open_) {}
+
+void ArchiveSet::check_agreement(const Shard& shard) const {
+  const Shard& first = shards_.front();
+  const ArchiveInfo& a = first.info;
+  const ArchiveInfo& b = shard.info;
   const auto differ = [&](const char* what, const std::string& first_value, const std::string& value) {
     if (first_value != value) {
-      throw ArchiveError("shards disagree on " + std::string(what) + ": " + first.path() + " has " + first_value +
-                         ", " + shard.path() + " has " + value);
+      throw ArchiveError("shards disagree on " + std::string(what) + ": " + first.path + " has " + first_value +
+                         ", " + shard.path + " has " + value);
     }
   };
   differ("domain", a.domain, b.domain);
@@ -73,6 +79,35 @@ void ArchiveSet::check_agreement(const TileArchive& shard) const {
   differ("dtype", pixel_type_name(a.pixel_type), pixel_type_name(b.pixel_type));
   differ("tile size", tile_size(a), tile_size(b));
   differ("/masks", a.has_masks ? "masks" : "no masks", b.has_masks ? "masks" : "no masks");
+}
+
+TileArchive& ArchiveSet::keep_open(size_t i, TileArchive archive) const {
+  if (open_.size() == max_open_) {
+    const auto oldest = std::min_element(open_.begin(), open_.end(), [](const OpenShard& a, const OpenShard& b) {
+      return a.last_use < b.last_use;
+    });
+    open_.erase(oldest);  // closes its HDF5 file
+  }
+  open_.push_back({i, ++uses_, std::move(archive)});
+  ++opens_;
+  return open_.back().archive;
+}
+
+const TileArchive& ArchiveSet::shard(size_t i) const {
+  const Shard& shard = shards_.at(i);
+  for (OpenShard& open : open_) {
+    if (open.shard == i) {
+      open.last_use = ++uses_;
+      return open.archive;
+    }
+  }
+  TileArchive archive(shard.path);
+  // The global index was built from the counts read when the set was made.
+  if (archive.size() != shard.info.num_tiles) {
+    throw ArchiveError(shard.path + ": has " + std::to_string(archive.size()) + " tiles now, " +
+                       std::to_string(shard.info.num_tiles) + " when first opened (the file changed during the run)");
+  }
+  return keep_open(i, std::move(archive));
 }
 
 ArchiveSet::Location ArchiveSet::locate(int64_t index) const {
@@ -87,22 +122,22 @@ ArchiveSet::Location ArchiveSet::locate(int64_t index) const {
 
 int64_t ArchiveSet::read_image(int64_t index, void* out, NonFinite policy) const {
   const Location at = locate(index);
-  return shards_[at.shard].read_image(at.index, out, policy);
+  return shard(at.shard).read_image(at.index, out, policy);
 }
 
 void ArchiveSet::read_mask(int64_t index, uint8_t* out) const {
   const Location at = locate(index);
-  shards_[at.shard].read_mask(at.index, out);
+  shard(at.shard).read_mask(at.index, out);
 }
 
 std::optional<BandStats> ArchiveSet::band_stats() const {
   const size_t channels = info().bands.size();
   std::vector<double> sum(channels, 0.0), sum_squares(channels, 0.0);
-  for (const TileArchive& shard : shards_) {
-    const ArchiveInfo& info = shard.info();
+  for (const Shard& shard : shards_) {
+    const ArchiveInfo& info = shard.info;
     if (!info.band_mean || !info.band_std) return std::nullopt;
     // Every tile has the same pixel count, so tiles weigh shards exactly.
-    const double weight = static_cast<double>(shard.size());
+    const double weight = static_cast<double>(info.num_tiles);
     for (size_t c = 0; c < channels; ++c) {
       const double mean = (*info.band_mean)[c], std = (*info.band_std)[c];
       sum[c] += weight * mean;

@@ -1,6 +1,13 @@
 // A domain's archive: one or more tile archive files (shards), named by path
 // or glob(3) pattern, that agree on everything but their tile counts, read
 // through one global tile index.
+//
+// Every shard is opened and validated once, when the set is made; then at
+// most `max_open` stay open, the least recently read closed first and
+// opened again when read. Each open HDF5 file costs about 0.5 MiB whatever
+// its size (HDF5 1.10's metadata cache allocates a 64 Ki-entry hash table
+// per file), so thousands of shards all open would cost gigabytes per
+// reader; the bound caps it at about max_open * 0.6 MiB.
 #pragma once
 
 #include <cstddef>
@@ -26,15 +33,32 @@ struct BandStats {
 
 class ArchiveSet {
  public:
+  static constexpr size_t kDefaultMaxOpenShards = 64;
+
   // Opens every shard and checks they agree on domain, bands, classes,
   // ignore_index, pixel type, tile size and whether masks exist.
-  explicit ArchiveSet(const std::vector<std::string>& entries);
+  explicit ArchiveSet(const std::vector<std::string>& entries, size_t max_open = kDefaultMaxOpenShards);
+  // The same shards, validated once, with none open: for another thread
+  // (each loader thread has its own open files).
+  ArchiveSet(const ArchiveSet& other);
+  ArchiveSet& operator=(const ArchiveSet&) = delete;
+  ArchiveSet(ArchiveSet&&) noexcept = default;
+  ArchiveSet& operator=(ArchiveSet&&) noexcept = default;
 
   int64_t size() const { return offsets_.back(); }
   size_t num_shards() const { return shards_.size(); }
-  const TileArchive& shard(size_t i) const { return shards_.at(i); }
+  // What shard i's file said when the set was made (no file access).
+  const std::string& shard_path(size_t i) const { return shards_.at(i).path; }
+  const ArchiveInfo& shard_info(size_t i) const { return shards_.at(i).info; }
+  // Shard i, opened if it is closed. The reference holds until the next
+  // call that opens a shard (shard, read_image, read_mask).
+  const TileArchive& shard(size_t i) const;
   // The first shard's info; every field but the counts, stats and meta holds for all shards.
-  const ArchiveInfo& info() const { return shards_.front().info(); }
+  const ArchiveInfo& info() const { return shards_.front().info; }
+  // Shards open now (at most max_open), and HDF5 opens of shards so far
+  // (each shard once when the set was made, then each reopen).
+  size_t open_shards() const { return open_.size(); }
+  int64_t opens() const { return opens_; }
 
   struct Location {
     size_t shard;
@@ -52,10 +76,27 @@ class ArchiveSet {
   std::optional<BandStats> band_stats() const;
 
  private:
-  void check_agreement(const TileArchive& shard) const;
+  struct Shard {
+    std::string path;
+    ArchiveInfo info;
+  };
+  struct OpenShard {
+    size_t shard;
+    uint64_t last_use;
+    TileArchive archive;
+  };
+  void check_agreement(const Shard& shard) const;
+  // Keeps `archive` (shard i) open, closing the least recently used beyond max_open_.
+  TileArchive& keep_open(size_t i, TileArchive archive) const;
 
-  std::vector<TileArchive> shards_;
+  std::vector<Shard> shards_;
   std::vector<int64_t> offsets_{0};  // offsets_[i]: global index of shard i's first tile; back(): total
+  size_t max_open_;
+  // The open shards, in no order; reads scan it (max_open_ entries, far
+  // cheaper than the HDF5 open a miss costs).
+  mutable std::vector<OpenShard> open_;
+  mutable uint64_t uses_ = 0;
+  mutable int64_t opens_ = 0;
 };
 
 }  // namespace da::io

@@ -222,11 +222,14 @@ void copy_into(const void* raw, at::Tensor& image, int64_t offset, PixelType typ
 }  // namespace
 
 BatchReader::BatchReader(const std::vector<std::string>& paths, const LoaderOptions& options)
-    : archives_(paths), options_(options), pool_(std::make_shared<BufferPool>()) {
+    : BatchReader(ArchiveSet(paths, options.max_open_shards), options) {}
+
+BatchReader::BatchReader(const ArchiveSet& archives, const LoaderOptions& options)
+    : archives_(archives), options_(options), pool_(std::make_shared<BufferPool>()) {
   const BandNormalization normalization = resolve_normalization(options_.normalization, archives_);
   const ArchiveInfo& info = archives_.info();
   if (options_.load_masks && !info.has_masks) {
-    throw ArchiveError(archives_.shard(0).path(), "/masks", "masks requested but the archive has none");
+    throw ArchiveError(archives_.shard_path(0), "/masks", "masks requested but the archive has none");
   }
   check_augmentation(options_.augmentation, info.height, info.width);
   if (options_.pin_memory && !at::hasCUDA()) {

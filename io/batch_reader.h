@@ -1,6 +1,7 @@
 // Reads, normalises and augments the tiles of one batch from one ArchiveSet.
 // A BatchReader owns its ArchiveSet (open HDF5 handles), so each loader
-// thread has its own and no handle is shared across threads.
+// thread has its own and no handle is shared across threads; readers made
+// from another's archives() share only the shards' validation.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,8 @@ class BatchReader {
   // Opens `paths` and resolves the normalisation. Throws ArchiveError (also
   // when masks are wanted and the archives have none) or std::invalid_argument.
   BatchReader(const std::vector<std::string>& paths, const LoaderOptions& options);
+  // The same on a copy of `archives` (none of its files open).
+  BatchReader(const ArchiveSet& archives, const LoaderOptions& options);
 
   const ArchiveSet& archives() const { return archives_; }
   // The per-band mean and std batches are (or, without

@@ -2,6 +2,7 @@
 // does not know the configuration module, the trainer fills these in.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -34,6 +35,7 @@ struct LoaderOptions {
   int64_t batch_size = 1;
   int workers = 0;   // background threads; 0: tiles are read on the thread calling next()
   int prefetch = 2;  // ready batches queued ahead of the consumer (with workers > 0)
+  size_t max_open_shards = 64;  // archive files each reader keeps open (io/archive_set.h)
   uint64_t seed = 0;
   bool shuffle = true;
   Remainder remainder = Remainder::kWrap;

@@ -33,9 +33,9 @@ BandNormalization resolve_normalization(const NormalizationOptions& options, con
       break;
     case NormalizationMode::kArchive: {
       for (size_t i = 0; i < archives.num_shards(); ++i) {
-        const ArchiveInfo& info = archives.shard(i).info();
+        const ArchiveInfo& info = archives.shard_info(i);
         if (!info.band_mean || !info.band_std) {
-          throw ArchiveError(archives.shard(i).path(), "",
+          throw ArchiveError(archives.shard_path(i), "",
                              "normalization mode 'archive' needs the band_mean and band_std attributes");
         }
       }

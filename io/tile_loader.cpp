@@ -15,7 +15,10 @@ TileLoader::TileLoader(const LoaderOptions& options, const std::vector<std::stri
     throw std::invalid_argument("loader prefetch must be at least 1 with background workers");
   }
   reader_ = std::make_unique<BatchReader>(paths, options_);
-  for (int w = 0; w < options_.workers; ++w) worker_readers_.push_back(std::make_unique<BatchReader>(paths, options_));
+  // Every shard is validated once, by the first reader; the workers' readers copy its list.
+  for (int w = 0; w < options_.workers; ++w) {
+    worker_readers_.push_back(std::make_unique<BatchReader>(reader_->archives(), options_));
+  }
   // Checks rank, world size and (with kDrop) that every rank gets a tile.
   shard_indices(num_tiles(), 0,
                 {options_.rank, options_.world_size, options_.seed, options_.shuffle, options_.remainder});

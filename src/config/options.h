@@ -109,6 +109,7 @@ struct DataOptions {
   std::int64_t val_batch_size = 0;
   std::int64_t workers = 2;
   std::int64_t prefetch = 2;
+  std::int64_t max_open_shards = 64;
   std::string epoch_length = "source";
   std::string remainder = "wrap";
   std::string bad_values = "error";
@@ -123,6 +124,9 @@ struct DataOptions {
     v.integer("val_batch_size", val_batch_size, "tiles per rank in validation (0: batch_size)", at_least(0));
     v.integer("workers", workers, "background loader threads per rank", at_least(0));
     v.integer("prefetch", prefetch, "ready batches queued per loader", at_least(1));
+    v.integer("max_open_shards", max_open_shards,
+              "archive files each loader thread keeps open (about 0.6 MiB each); others are reopened when read",
+              at_least(1));
     v.choice("epoch_length", epoch_length, {"source", "target", "max", "min"},
              "which domain's length defines an epoch; the other cycles");
     v.choice("remainder", remainder, {"wrap", "drop"},

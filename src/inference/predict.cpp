@@ -101,7 +101,7 @@ class ProbabilityFile {
 template <class F>
 bool all_shards(const io::ArchiveSet& set, F has) {
   for (std::size_t s = 0; s < set.num_shards(); ++s) {
-    if (!has(set.shard(s).info())) return false;
+    if (!has(set.shard_info(s))) return false;
   }
   return true;
 }
@@ -133,7 +133,7 @@ OutputLayout output_layout(const io::ArchiveSet& input, const std::vector<std::s
     std::map<std::string, std::int32_t> known;
     for (std::size_t s = 0; s < input.num_shards(); ++s) {
       std::vector<std::int32_t> ids;
-      for (const auto& name : input.shard(s).info().sources) {
+      for (const auto& name : input.shard_info(s).sources) {
         const auto [it, added] = known.emplace(name, static_cast<std::int32_t>(l.sources.size()));
         if (added) l.sources.push_back(name);
         ids.push_back(it->second);
@@ -142,10 +142,10 @@ OutputLayout output_layout(const io::ArchiveSet& input, const std::vector<std::s
     }
   }
   if (l.with_geotransform) {
-    l.crs = input.shard(0).info().crs;
+    l.crs = input.shard_info(0).crs;
     for (std::size_t s = 1; s < input.num_shards(); ++s) {
-      if (input.shard(s).info().crs != l.crs) {
-        throw std::runtime_error(input_name + ": " + input.shard(0).path() + " and " + input.shard(s).path() +
+      if (input.shard_info(s).crs != l.crs) {
+        throw std::runtime_error(input_name + ": " + input.shard_path(0) + " and " + input.shard_path(s) +
                                  " have different CRS; predict them separately");
       }
     }
@@ -166,7 +166,7 @@ PredictSummary predict(CheckpointModel& model, const PredictOptions& options) {
   check_archive(model, input, input_name, false);
   for (std::size_t s = 0; s < input.num_shards(); ++s) {
     std::error_code error;
-    if (fs::equivalent(options.output, input.shard(s).path(), error)) {
+    if (fs::equivalent(options.output, input.shard_path(s), error)) {
       throw std::runtime_error(options.output + ": the output is one of the input archives");
     }
   }
@@ -210,8 +210,8 @@ PredictSummary predict(CheckpointModel& model, const PredictOptions& options) {
           for (std::size_t r = 0; r < rows.size(); ++r) {
             const std::int64_t tile = batch.indices[static_cast<std::size_t>(rows[r])];
             const auto where = input.locate(tile);
-            const io::TileArchive& shard = input.shard(where.shard);
             input.read_image(tile, image.data());
+            const io::TileArchive& shard = input.shard(where.shard);
             io::TileMeta meta;
             if (out.layout.with_origin) meta.origin = shard.read_origin(where.index);
             if (out.layout.with_source_id) {

@@ -18,6 +18,7 @@ io::LoaderOptions loader_options(const config::DataOptions& data, std::int64_t s
   o.batch_size = training || data.val_batch_size == 0 ? data.batch_size : data.val_batch_size;
   o.workers = static_cast<int>(data.workers);
   o.prefetch = static_cast<int>(data.prefetch);
+  o.max_open_shards = static_cast<size_t>(data.max_open_shards);
   o.seed = static_cast<std::uint64_t>(seed);
   o.shuffle = training;
   // Validation visits every tile once per rank set: wrap pads the last round

@@ -98,7 +98,7 @@ TEST_F(Inference, PredictedMasksAreTheArgmaxOfTheLogits) {
   for (std::int64_t n = 0; n < 8; ++n) {
     const auto where = input.locate(n);
     EXPECT_EQ(output.shard(0).read_origin(n), input.shard(where.shard).read_origin(where.index));
-    const auto& in_sources = input.shard(where.shard).info().sources;
+    const auto& in_sources = input.shard_info(where.shard).sources;
     EXPECT_EQ(output.shard(0).info().sources.at(output.shard(0).read_source_id(n)),
               in_sources.at(input.shard(where.shard).read_source_id(where.index)));
   }

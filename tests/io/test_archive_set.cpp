@@ -1,9 +1,13 @@
 // ArchiveSet: shards named by path or glob read as one archive; shards that
-// disagree and patterns that match nothing are refused by name.
+// disagree and patterns that match nothing are refused by name; at most
+// max_open shards stay open.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "io/archive_fixtures.h"
 #include "io/archive_set.h"
@@ -31,9 +35,9 @@ TEST_F(ArchiveSetTest, GlobalIndexSpansShardsInSortedOrder) {
   test::write_archive(path("extra.h5"), layout, 1);
   const ArchiveSet set({path("shard_*.h5"), path("extra.h5")});
   ASSERT_EQ(set.num_shards(), 3u);
-  EXPECT_EQ(set.shard(0).path(), path("shard_0.h5"));
-  EXPECT_EQ(set.shard(1).path(), path("shard_1.h5"));
-  EXPECT_EQ(set.shard(2).path(), path("extra.h5"));
+  EXPECT_EQ(set.shard_path(0), path("shard_0.h5"));
+  EXPECT_EQ(set.shard_path(1), path("shard_1.h5"));
+  EXPECT_EQ(set.shard_path(2), path("extra.h5"));
   EXPECT_EQ(set.size(), 6);
   const std::vector<std::pair<size_t, int64_t>> expected{{0, 0}, {0, 1}, {0, 2}, {1, 0}, {1, 1}, {2, 0}};
   for (int64_t i = 0; i < set.size(); ++i) {
@@ -103,15 +107,72 @@ TEST_F(ArchiveSetTest, ShardsThatDisagree) {
                 " has [road, building, grass, tree, car]");
 }
 
-// Writes a one-band archive of `tiles` tiles whose band statistics are (mean, std).
-void write_with_stats(const std::string& path, int64_t tiles, double mean, double std) {
+// Writes a one-band archive of `tiles` tiles of 5x7 pixels, all `value`,
+// with band statistics (mean, std) when given.
+void write_gray(const std::string& path, int64_t tiles, uint8_t value,
+                std::optional<std::pair<double, double>> stats = std::nullopt) {
   TileArchiveLayout layout = test::small_layout();
   layout.bands = {"gray"};
   TileArchiveWriter writer(path, layout);
-  const std::vector<uint8_t> image(5 * 7, 1), mask(5 * 7, 0);
+  const std::vector<uint8_t> image(5 * 7, value), mask(5 * 7, 0);
   for (int64_t n = 0; n < tiles; ++n) writer.append(image.data(), mask.data());
-  writer.set_band_stats({mean}, {std});
+  if (stats) writer.set_band_stats({stats->first}, {stats->second});
   writer.close();
+}
+
+void write_with_stats(const std::string& path, int64_t tiles, double mean, double std) {
+  write_gray(path, tiles, 1, std::make_pair(mean, std));
+}
+
+// Five shards of two tiles, tile t holding the value 10 + t / 2, read with at
+// most two open: every tile reads right, the bound holds, and the shard
+// closed to make room is the least recently read.
+TEST_F(ArchiveSetTest, AtMostMaxOpenShardsStayOpenLeastRecentlyReadClosedFirst) {
+  for (int s = 0; s < 5; ++s) write_gray(path("shard_" + std::to_string(s) + ".h5"), 2, static_cast<uint8_t>(10 + s));
+  const ArchiveSet set({path("shard_*.h5")}, /*max_open=*/2);
+  EXPECT_EQ(set.opens(), 5);  // each validated once
+  EXPECT_EQ(set.open_shards(), 2u);
+  std::vector<uint8_t> image(5 * 7);
+  const auto read = [&](int64_t tile) {
+    set.read_image(tile, image.data());
+    EXPECT_EQ(image, std::vector<uint8_t>(5 * 7, static_cast<uint8_t>(10 + tile / 2))) << "tile " << tile;
+    EXPECT_LE(set.open_shards(), 2u);
+  };
+  read(9);  // shard 4: open since the set was made (with shard 3)
+  EXPECT_EQ(set.opens(), 5);
+  read(0);  // shard 0: closes shard 3, the least recently used
+  EXPECT_EQ(set.opens(), 6);
+  read(8);  // shard 4 still open
+  read(1);  // shard 0 still open
+  EXPECT_EQ(set.opens(), 6);
+  read(2);  // shard 1: closes shard 4 (read before shard 0)
+  read(1);  // shard 0 still open
+  EXPECT_EQ(set.opens(), 7);
+  read(9);  // shard 4 again
+  EXPECT_EQ(set.opens(), 8);
+  for (int64_t tile = 0; tile < set.size(); ++tile) read(tile);
+  EXPECT_EQ(set.shard_info(3).num_tiles, 2);
+  // A copy (another thread's) opens its own files, none at first.
+  const ArchiveSet copy(set);
+  EXPECT_EQ(copy.open_shards(), 0u);
+  copy.read_image(5, image.data());
+  EXPECT_EQ(image, std::vector<uint8_t>(5 * 7, 12));
+  EXPECT_EQ(copy.opens(), 1);
+  EXPECT_EQ(copy.size(), 10);
+  EXPECT_EQ(archive_error_of([&] { ArchiveSet({path("shard_0.h5")}, 0); }),
+            "archive set: at most 0 open shards allowed; at least 1 is needed");
+}
+
+// A shard reopened after it was closed must still be the file the global
+// index was built from.
+TEST_F(ArchiveSetTest, AShardThatChangedDuringTheRunIsNamed) {
+  write_gray(path("a.h5"), 2, 1);
+  write_gray(path("b.h5"), 2, 2);
+  const ArchiveSet set({path("a.h5"), path("b.h5")}, /*max_open=*/1);  // a.h5 closed
+  write_gray(path("a.h5"), 3, 1);
+  std::vector<uint8_t> image(5 * 7);
+  EXPECT_EQ(archive_error_of([&] { set.read_image(0, image.data()); }),
+            path("a.h5") + ": has 3 tiles now, 2 when first opened (the file changed during the run)");
 }
 
 TEST_F(ArchiveSetTest, BandStatsPoolShardsByTileCount) {

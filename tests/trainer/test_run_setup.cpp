@@ -28,6 +28,7 @@ data:
   val_batch_size: 16
   workers: 3
   prefetch: 4
+  max_open_shards: 16
   remainder: drop
   epoch_length: max
   bad_values: skip
@@ -39,6 +40,7 @@ data:
   EXPECT_EQ(train.batch_size, 6);
   EXPECT_EQ(train.workers, 3);
   EXPECT_EQ(train.prefetch, 4);
+  EXPECT_EQ(train.max_open_shards, 16u);
   EXPECT_EQ(train.seed, 7u);
   EXPECT_TRUE(train.shuffle);
   EXPECT_EQ(train.remainder, io::Remainder::kDrop);

@@ -37,6 +37,9 @@ struct LoaderPassOptions {
   int threads = 1;
   int repeat = 3;
   std::string output = "normalized";  // or "stored"
+  int rank = 0;   // this process's share of the tiles, as a training rank's
+  int world = 1;
+  int64_t max_open = 64;  // LoaderOptions::max_open_shards
 };
 
 struct ChunksOptions {
@@ -84,6 +87,15 @@ struct Timings {
 };
 
 constexpr double kMiB = 1024.0 * 1024.0;
+
+// This process's proportional set size and peak resident size (MiB), and
+// its open file descriptors, from /proc.
+struct ProcessMemory {
+  double pss_mib = 0;
+  double hwm_mib = 0;
+  int fds = 0;
+};
+ProcessMemory process_memory();
 
 // Subcommands (each returns the process exit status).
 int run_generate(const GenerateOptions& options);

@@ -66,6 +66,13 @@ CLI::App* add_loader(CLI::App& app, LoaderPassOptions& o) {
   c->add_option("--output", o.output, "stored: pixels as stored, normalised later on the device")
       ->check(one_of("output", {"normalized", "stored"}))
       ->capture_default_str();
+  c->add_option("--world", o.world, "ranks the tiles are split across (DistributedSampler)")
+      ->check(integer_in(1, 4096))
+      ->capture_default_str();
+  c->add_option("--rank", o.rank, "this process's rank, below --world")->check(integer_in(0, 4095))->capture_default_str();
+  c->add_option("--max-open", o.max_open, "archive files each loader thread keeps open")
+      ->check(integer_in(1, 1000000))
+      ->capture_default_str();
   return c;
 }
 
