@@ -47,11 +47,12 @@ std::vector<std::string> expand_archive_paths(const std::vector<std::string>& en
   return paths;
 }
 
-ArchiveSet::ArchiveSet(const std::vector<std::string>& entries, size_t max_open) : max_open_(max_open) {
+ArchiveSet::ArchiveSet(const std::vector<std::string>& entries, size_t max_open, bool indexed) : max_open_(max_open) {
   if (max_open_ == 0) throw ArchiveError("archive set: at most 0 open shards allowed; at least 1 is needed");
   for (const std::string& path : expand_archive_paths(entries)) {
     TileArchive archive(path);
-    Shard shard{path, archive.info()};
+    Shard shard{path, archive.info(), FileDescriptor(path).identity(),
+                indexed ? std::make_shared<ShardIndex>() : nullptr};
     if (!shards_.empty()) check_agreement(shard);
     offsets_.push_back(offsets_.back() + archive.size());
     shards_.push_back(std::move(shard));
@@ -110,6 +111,51 @@ const TileArchive& ArchiveSet::shard(size_t i) const {
   return keep_open(i, std::move(archive));
 }
 
+const ArchiveSet::ShardIndex* ArchiveSet::index_of(size_t i) const {
+  const Shard& s = shards_[i];
+  if (!s.index) return nullptr;
+  std::call_once(s.index->built, [&] {
+    const TileArchive& archive = shard(i);
+    s.index->images = archive.image_index();
+    if (s.info.has_masks) s.index->masks = archive.mask_index();
+    // Indexed through and through: no tile needs its HDF5 file any more.
+    if (s.index->images && (!s.info.has_masks || s.index->masks)) {
+      open_.erase(std::find_if(open_.begin(), open_.end(), [&](const OpenShard& o) { return o.shard == i; }));
+    }
+  });
+  return s.index.get();
+}
+
+bool ArchiveSet::read_indexed(size_t i, const ChunkIndex& index, int64_t row, void* out) const {
+  const Shard& shard = shards_[i];
+  const FileDescriptor* fd = nullptr;
+  for (OpenDescriptor& open : descriptors_) {
+    if (open.shard == i) {
+      open.last_use = ++uses_;
+      fd = &open.fd;
+      break;
+    }
+  }
+  if (fd == nullptr) {
+    FileDescriptor opened(shard.path);
+    if (!opened.valid()) return false;  // HDF5 names the problem
+    if (opened.identity() != shard.identity) {
+      throw ArchiveError(shard.path + ": replaced or modified since the run opened it (the file changed during the run)");
+    }
+    if (descriptors_.size() == max_open_) {
+      descriptors_.erase(std::min_element(descriptors_.begin(), descriptors_.end(),
+                                          [](const OpenDescriptor& a, const OpenDescriptor& b) {
+                                            return a.last_use < b.last_use;
+                                          }));
+    }
+    descriptors_.push_back({i, ++uses_, std::move(opened)});
+    fd = &descriptors_.back().fd;
+  }
+  if (!decoder_.read(fd->get(), index, row, out)) return false;
+  ++indexed_reads_;
+  return true;
+}
+
 ArchiveSet::Location ArchiveSet::locate(int64_t index) const {
   if (index < 0 || index >= size()) {
     throw ArchiveError("archive set: tile " + std::to_string(index) + " outside [0, " + std::to_string(size()) + ")");
@@ -122,11 +168,22 @@ ArchiveSet::Location ArchiveSet::locate(int64_t index) const {
 
 int64_t ArchiveSet::read_image(int64_t index, void* out, NonFinite policy) const {
   const Location at = locate(index);
+  const Shard& s = shards_[at.shard];
+  const ShardIndex* indices = index_of(at.shard);
+  if (indices && indices->images && read_indexed(at.shard, *indices->images, at.index, out)) {
+    return check_image_values(s.info, s.path, at.index, out, policy);
+  }
   return shard(at.shard).read_image(at.index, out, policy);
 }
 
 void ArchiveSet::read_mask(int64_t index, uint8_t* out) const {
   const Location at = locate(index);
+  const Shard& s = shards_[at.shard];
+  const ShardIndex* indices = index_of(at.shard);
+  if (indices && indices->masks && read_indexed(at.shard, *indices->masks, at.index, out)) {
+    check_mask_values(s.info, s.path, at.index, out);
+    return;
+  }
   shard(at.shard).read_mask(at.index, out);
 }
 

@@ -2,20 +2,30 @@
 // or glob(3) pattern, that agree on everything but their tile counts, read
 // through one global tile index.
 //
-// Every shard is opened and validated once, when the set is made; then at
-// most `max_open` stay open, the least recently read closed first and
-// opened again when read. Each open HDF5 file costs about 0.5 MiB whatever
-// its size (HDF5 1.10's metadata cache allocates a 64 Ki-entry hash table
-// per file), so thousands of shards all open would cost gigabytes per
-// reader; the bound caps it at about max_open * 0.6 MiB.
+// Every shard is opened and validated once, when the set is made. On the
+// first read of a shard, where its tiles' chunks allow (deflate, shuffle +
+// deflate or none, one chunk per tile, all written:
+// io/direct_chunk_reader.h), their file offsets and sizes are kept (12 bytes
+// a tile and dataset, built once and shared by the set's copies) and its
+// HDF5 file is closed. Those tiles are then read with pread() and decoded
+// here, with only a file descriptor open; the rest through the HDF5 file.
+// At most `max_open` of each stay open, the least recently read closed
+// first and opened again when read. An open HDF5 file costs about 0.5 MiB
+// whatever its size (HDF5 1.10's metadata cache allocates a 64 Ki-entry hash
+// table per file), so thousands of shards all open would cost gigabytes per
+// reader; a descriptor costs nothing but a slot of the process's limit.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "io/direct_chunk_reader.h"
+#include "io/file_descriptor.h"
 #include "io/tile_archive.h"
 
 namespace da::io {
@@ -37,7 +47,9 @@ class ArchiveSet {
 
   // Opens every shard and checks they agree on domain, bands, classes,
   // ignore_index, pixel type, tile size and whether masks exist.
-  explicit ArchiveSet(const std::vector<std::string>& entries, size_t max_open = kDefaultMaxOpenShards);
+  // indexed false: every tile through HDF5 (tests, benchmarks).
+  explicit ArchiveSet(const std::vector<std::string>& entries, size_t max_open = kDefaultMaxOpenShards,
+                      bool indexed = true);
   // The same shards, validated once, with none open: for another thread
   // (each loader thread has its own open files).
   ArchiveSet(const ArchiveSet& other);
@@ -55,10 +67,14 @@ class ArchiveSet {
   const TileArchive& shard(size_t i) const;
   // The first shard's info; every field but the counts, stats and meta holds for all shards.
   const ArchiveInfo& info() const { return shards_.front().info; }
-  // Shards open now (at most max_open), and HDF5 opens of shards so far
-  // (each shard once when the set was made, then each reopen).
+  // HDF5 files open now (at most max_open), and HDF5 opens of shards so
+  // far (each shard once when the set was made, then each reopen).
   size_t open_shards() const { return open_.size(); }
   int64_t opens() const { return opens_; }
+  // File descriptors open now for indexed reads (at most max_open), and
+  // tiles and masks read through the index so far.
+  size_t open_descriptors() const { return descriptors_.size(); }
+  int64_t indexed_reads() const { return indexed_reads_; }
 
   struct Location {
     size_t shard;
@@ -76,18 +92,35 @@ class ArchiveSet {
   std::optional<BandStats> band_stats() const;
 
  private:
+  // A shard's chunk indices, built by the first reader of the shard.
+  struct ShardIndex {
+    std::once_flag built;
+    std::shared_ptr<const ChunkIndex> images;  // null: read through HDF5
+    std::shared_ptr<const ChunkIndex> masks;
+  };
   struct Shard {
     std::string path;
     ArchiveInfo info;
+    FileIdentity identity;              // the file validated
+    std::shared_ptr<ShardIndex> index;  // null: every tile through HDF5; shared by the set's copies
   };
   struct OpenShard {
     size_t shard;
     uint64_t last_use;
     TileArchive archive;
   };
+  struct OpenDescriptor {
+    size_t shard;
+    uint64_t last_use;
+    FileDescriptor fd;
+  };
   void check_agreement(const Shard& shard) const;
   // Keeps `archive` (shard i) open, closing the least recently used beyond max_open_.
   TileArchive& keep_open(size_t i, TileArchive archive) const;
+  // Shard i's indices (built on the first call for the shard), or null.
+  const ShardIndex* index_of(size_t i) const;
+  // Row `row` of shard i through `index` into `out`; false when it must go through HDF5.
+  bool read_indexed(size_t i, const ChunkIndex& index, int64_t row, void* out) const;
 
   std::vector<Shard> shards_;
   std::vector<int64_t> offsets_{0};  // offsets_[i]: global index of shard i's first tile; back(): total
@@ -95,8 +128,11 @@ class ArchiveSet {
   // The open shards, in no order; reads scan it (max_open_ entries, far
   // cheaper than the HDF5 open a miss costs).
   mutable std::vector<OpenShard> open_;
+  mutable std::vector<OpenDescriptor> descriptors_;
+  mutable ChunkDecoder decoder_;
   mutable uint64_t uses_ = 0;
   mutable int64_t opens_ = 0;
+  mutable int64_t indexed_reads_ = 0;
 };
 
 }  // namespace da::io

@@ -5,6 +5,7 @@
 #include <libdeflate.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
@@ -44,7 +45,65 @@ bool inflate_exact(libdeflate_decompressor* decompressor, const unsigned char* i
          produced == out_bytes;
 }
 
+// Reads exactly `bytes` at `offset`; false on an error or end of file.
+bool pread_exact(int fd, unsigned char* out, size_t bytes, uint64_t offset) {
+  size_t done = 0;
+  while (done < bytes) {
+    const ssize_t n = ::pread(fd, out + done, bytes - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// A deflate(+shuffle) chunk of `stored_bytes` into `out` (row_bytes); `work`
+// holds row_bytes when `unshuffle_needed`.
+bool decode(libdeflate_decompressor* decompressor, const unsigned char* stored, size_t stored_bytes,
+            bool unshuffle_needed, size_t element_size, unsigned char* work, unsigned char* out, size_t row_bytes) {
+  if (!inflate_exact(decompressor, stored, stored_bytes, unshuffle_needed ? work : out, row_bytes)) return false;
+  if (unshuffle_needed) unshuffle(work, out, row_bytes, element_size);
+  return true;
+}
+
+// Where HDF5's addresses start in the file of `dataset` (after a user block).
+bool base_address(hid_t dataset, uint64_t* base) {
+  const H5Handle file(H5Iget_file_id(dataset), H5Fclose);
+  const H5Handle create(file.valid() ? H5Fget_create_plist(file.get()) : H5I_INVALID_HID, H5Pclose);
+  hsize_t user_block = 0;
+  if (!create.valid() || H5Pget_userblock(create.get(), &user_block) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return false;
+  }
+  *base = user_block;
+  return true;
+}
+
 }  // namespace
+
+void FreeDecompressor::operator()(libdeflate_decompressor* decompressor) const {
+  libdeflate_free_decompressor(decompressor);
+}
+
+ChunkDecoder::ChunkDecoder() : decompressor_(libdeflate_alloc_decompressor()) {}
+ChunkDecoder::~ChunkDecoder() = default;
+ChunkDecoder::ChunkDecoder(ChunkDecoder&&) noexcept = default;
+ChunkDecoder& ChunkDecoder::operator=(ChunkDecoder&&) noexcept = default;
+
+bool ChunkDecoder::read(int fd, const ChunkIndex& index, int64_t row, void* out) {
+  if (row < 0 || static_cast<size_t>(row) >= index.offsets.size()) return false;
+  const uint64_t offset = index.offsets[static_cast<size_t>(row)];
+  const size_t stored = index.sizes[static_cast<size_t>(row)];
+  auto* target = static_cast<unsigned char*>(out);
+  if (!index.deflate) return stored == index.row_bytes && pread_exact(fd, target, stored, offset);
+  if (!decompressor_) return false;
+  if (stored_.size() < stored) stored_.resize(stored);
+  const bool unshuffle_needed = index.shuffle && index.element_size > 1;
+  if (unshuffle_needed && work_.size() < index.row_bytes) work_.resize(index.row_bytes);
+  return pread_exact(fd, stored_.data(), stored, offset) &&
+         decode(decompressor_.get(), stored_.data(), stored, unshuffle_needed, index.element_size, work_.data(),
+                target, index.row_bytes);
+}
 
 DirectChunkReader::DirectChunkReader(hid_t dataset, hid_t memory_type, size_t row_bytes, const std::string& path)
     : row_bytes_(row_bytes) {
@@ -133,22 +192,11 @@ DirectChunkReader& DirectChunkReader::operator=(DirectChunkReader&& other) noexc
   return *this;
 }
 
-void DirectChunkReader::FreeDecompressor::operator()(libdeflate_decompressor* decompressor) const {
-  libdeflate_free_decompressor(decompressor);
-}
-
 void DirectChunkReader::enable_unfiltered(hid_t dataset, hsize_t rows, const std::string& path) {
   // A user block shifts every HDF5 address by its size.
-  const H5Handle file(H5Iget_file_id(dataset), H5Fclose);
-  const H5Handle create(file.valid() ? H5Fget_create_plist(file.get()) : H5I_INVALID_HID, H5Pclose);
-  hsize_t user_block = 0;
-  if (!create.valid() || H5Pget_userblock(create.get(), &user_block) < 0) {
-    H5Eclear2(H5E_DEFAULT);
-    return;
-  }
+  if (!base_address(dataset, &base_address_)) return;
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) return;
-  base_address_ = user_block;
   addresses_.assign(rows, 0);
   enabled_ = true;
 }
@@ -176,15 +224,8 @@ bool DirectChunkReader::read_unfiltered(hid_t dataset, int64_t index, void* out)
     address = base_address_ + chunk_address;
   }
   // From here on no HDF5 call: the copy runs outside HDF5's global lock.
-  auto* target = static_cast<unsigned char*>(out);
-  size_t done = 0;
-  while (done < row_bytes_) {
-    const ssize_t n = ::pread(fd_, target + done, row_bytes_ - done, static_cast<off_t>(address + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;  // an error or end of file (truncated): H5Dread reports it
-    done += static_cast<size_t>(n);
-  }
-  return true;
+  // An error or end of file (truncated): H5Dread reports it.
+  return pread_exact(fd_, static_cast<unsigned char*>(out), row_bytes_, address);
 }
 
 bool DirectChunkReader::read_filtered(hid_t dataset, int64_t index, void* out) {
@@ -204,14 +245,42 @@ bool DirectChunkReader::read_filtered(hid_t dataset, int64_t index, void* out) {
   }
   if (skipped != 0) return false;
   // From here on no HDF5 call: the decode runs outside HDF5's global lock.
-  auto* target = static_cast<unsigned char*>(out);
-  const bool unshuffle_needed = pipeline_.size() == 2 && element_size_ > 1;
-  if (!inflate_exact(decompressor_.get(), stored_.data(), stored, unshuffle_needed ? work_.data() : target,
-                     row_bytes_)) {
-    return false;
+  return decode(decompressor_.get(), stored_.data(), stored, pipeline_.size() == 2 && element_size_ > 1,
+                element_size_, work_.data(), static_cast<unsigned char*>(out), row_bytes_);
+}
+
+std::shared_ptr<const ChunkIndex> DirectChunkReader::index_all_rows(hid_t dataset) const {
+  if (!enabled_) return nullptr;
+  auto index = std::make_shared<ChunkIndex>();
+  index->row_bytes = row_bytes_;
+  index->element_size = element_size_;
+  index->deflate = !pipeline_.empty();
+  index->shuffle = pipeline_.size() == 2;
+  uint64_t base = 0;
+  const H5Handle space(H5Dget_space(dataset), H5Sclose);
+  if (!space.valid() || !base_address(dataset, &base)) {
+    H5Eclear2(H5E_DEFAULT);
+    return nullptr;
   }
-  if (unshuffle_needed) unshuffle(work_.data(), target, row_bytes_, element_size_);
-  return true;
+  std::vector<hsize_t> dims(rank_), offset(rank_, 0);
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  index->offsets.reserve(dims[0]);
+  index->sizes.reserve(dims[0]);
+  for (hsize_t row = 0; row < dims[0]; ++row) {
+    offset[0] = row;
+    unsigned skipped = 0;
+    haddr_t address = HADDR_UNDEF;
+    hsize_t stored = 0;
+    if (H5Dget_chunk_info_by_coord(dataset, offset.data(), &skipped, &address, &stored) < 0 ||
+        address == HADDR_UNDEF || skipped != 0 || stored == 0 || stored > UINT32_MAX ||
+        (!index->deflate && stored != row_bytes_)) {
+      H5Eclear2(H5E_DEFAULT);
+      return nullptr;
+    }
+    index->offsets.push_back(base + address);
+    index->sizes.push_back(static_cast<uint32_t>(stored));
+  }
+  return index;
 }
 
 }  // namespace da::io

@@ -209,11 +209,11 @@ void TileArchive::read_row(const H5Handle& dataset, const char* name, int64_t in
   }
 }
 
-int64_t TileArchive::read_image(int64_t index, void* out, NonFinite policy) const {
-  read_row(images_, "/images", index, hdf5_memory_type(info_.pixel_type), out, &direct_images_);
-  if (info_.pixel_type != PixelType::kFloat32) return 0;
+int64_t check_image_values(const ArchiveInfo& info, const std::string& path, int64_t index, const void* out,
+                           NonFinite policy) {
+  if (info.pixel_type != PixelType::kFloat32) return 0;
   const float* values = static_cast<const float*>(out);
-  const size_t count = image_bytes() / sizeof(float);
+  const size_t count = static_cast<size_t>(info.channels() * info.height * info.width);
   int64_t non_finite = 0;
   size_t first = 0;
   for (size_t i = 0; i < count; ++i) {
@@ -222,9 +222,9 @@ int64_t TileArchive::read_image(int64_t index, void* out, NonFinite policy) cons
     }
   }
   if (non_finite > 0 && policy == NonFinite::kRefuse) {
-    const size_t plane = static_cast<size_t>(info_.height * info_.width);
-    const size_t row = first % plane / info_.width, column = first % info_.width;
-    throw ArchiveError(path_, "/images", index,
+    const size_t plane = static_cast<size_t>(info.height * info.width);
+    const size_t row = first % plane / info.width, column = first % info.width;
+    throw ArchiveError(path, "/images", index,
                        std::to_string(non_finite) + " NaN or infinite value(s), first at channel " +
                            std::to_string(first / plane) + ", row " + std::to_string(row) + ", column " +
                            std::to_string(column));
@@ -232,18 +232,35 @@ int64_t TileArchive::read_image(int64_t index, void* out, NonFinite policy) cons
   return non_finite;
 }
 
-void TileArchive::read_mask(int64_t index, uint8_t* out) const {
-  read_row(masks_, "/masks", index, H5T_NATIVE_UINT8, out, &direct_masks_);
-  const int64_t classes = static_cast<int64_t>(info_.classes.size());
-  const size_t count = mask_bytes();
+void check_mask_values(const ArchiveInfo& info, const std::string& path, int64_t index, const uint8_t* out) {
+  const int64_t classes = static_cast<int64_t>(info.classes.size());
+  const size_t count = static_cast<size_t>(info.height * info.width);
   for (size_t i = 0; i < count; ++i) {
     const int64_t value = out[i];
-    if (value >= classes && value != info_.ignore_index) {
-      throw ArchiveError(path_, "/masks", index,
+    if (value >= classes && value != info.ignore_index) {
+      throw ArchiveError(path, "/masks", index,
                          "value " + std::to_string(value) + " outside [0, " + std::to_string(classes) +
-                             ") and not ignore_index " + std::to_string(info_.ignore_index));
+                             ") and not ignore_index " + std::to_string(info.ignore_index));
     }
   }
+}
+
+int64_t TileArchive::read_image(int64_t index, void* out, NonFinite policy) const {
+  read_row(images_, "/images", index, hdf5_memory_type(info_.pixel_type), out, &direct_images_);
+  return check_image_values(info_, path_, index, out, policy);
+}
+
+void TileArchive::read_mask(int64_t index, uint8_t* out) const {
+  read_row(masks_, "/masks", index, H5T_NATIVE_UINT8, out, &direct_masks_);
+  check_mask_values(info_, path_, index, out);
+}
+
+std::shared_ptr<const ChunkIndex> TileArchive::image_index() const {
+  return direct_chunk_reads_ ? direct_images_.index_all_rows(images_.get()) : nullptr;
+}
+
+std::shared_ptr<const ChunkIndex> TileArchive::mask_index() const {
+  return direct_chunk_reads_ && masks_.valid() ? direct_masks_.index_all_rows(masks_.get()) : nullptr;
 }
 
 std::array<int64_t, 2> TileArchive::read_origin(int64_t index) const {

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,6 +50,14 @@ enum class NonFinite {
   kReport,  // return their count; the caller skips the tile, counts and logs it
 };
 
+// The checks read_image and read_mask make of a tile in `out` (tile `index`
+// of the archive at `path` described by `info`), for readers that fetched
+// it themselves: the non-finite count (throwing under kRefuse), and mask
+// values that are neither a class nor ignore_index (throwing).
+int64_t check_image_values(const ArchiveInfo& info, const std::string& path, int64_t index, const void* out,
+                           NonFinite policy);
+void check_mask_values(const ArchiveInfo& info, const std::string& path, int64_t index, const uint8_t* out);
+
 // One open archive file. Opened read-only; never writes. Not for concurrent
 // use from several threads (HDF5 serialises or, without thread safety, breaks).
 class TileArchive {
@@ -87,6 +96,11 @@ class TileArchive {
     int64_t h5dread = 0;
   };
   ReadCounts read_counts() const { return read_counts_; }
+  // Where every tile of /images and /masks is stored, for reads with no
+  // HDF5 file open (ArchiveSet's); null where a tile needs H5Dread (see
+  // DirectChunkReader::index_all_rows) or direct reads are off.
+  std::shared_ptr<const ChunkIndex> image_index() const;
+  std::shared_ptr<const ChunkIndex> mask_index() const;
 
   // Per-tile metadata; each throws when its dataset is absent.
   std::array<int64_t, 2> read_origin(int64_t index) const;  // row, column

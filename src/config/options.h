@@ -125,7 +125,7 @@ struct DataOptions {
     v.integer("workers", workers, "background loader threads per rank", at_least(0));
     v.integer("prefetch", prefetch, "ready batches queued per loader", at_least(1));
     v.integer("max_open_shards", max_open_shards,
-              "archive files each loader thread keeps open (about 0.6 MiB each); others are reopened when read",
+              "archive files each loader thread keeps open; the least recently read are closed and reopened when read",
               at_least(1));
     v.choice("epoch_length", epoch_length, {"source", "target", "max", "min"},
              "which domain's length defines an epoch; the other cycles");

@@ -11,6 +11,7 @@
 
 #include "io/archive_fixtures.h"
 #include "io/archive_set.h"
+#include "io/pixel_type.h"
 #include "support/process.h"
 
 namespace da::io {
@@ -124,12 +125,12 @@ void write_with_stats(const std::string& path, int64_t tiles, double mean, doubl
   write_gray(path, tiles, 1, std::make_pair(mean, std));
 }
 
-// Five shards of two tiles, tile t holding the value 10 + t / 2, read with at
-// most two open: every tile reads right, the bound holds, and the shard
-// closed to make room is the least recently read.
+// Five shards of two tiles, tile t holding the value 10 + t / 2, read
+// through HDF5 with at most two open: every tile reads right, the bound
+// holds, and the shard closed to make room is the least recently read.
 TEST_F(ArchiveSetTest, AtMostMaxOpenShardsStayOpenLeastRecentlyReadClosedFirst) {
   for (int s = 0; s < 5; ++s) write_gray(path("shard_" + std::to_string(s) + ".h5"), 2, static_cast<uint8_t>(10 + s));
-  const ArchiveSet set({path("shard_*.h5")}, /*max_open=*/2);
+  const ArchiveSet set({path("shard_*.h5")}, /*max_open=*/2, /*indexed=*/false);
   EXPECT_EQ(set.opens(), 5);  // each validated once
   EXPECT_EQ(set.open_shards(), 2u);
   std::vector<uint8_t> image(5 * 7);
@@ -163,16 +164,57 @@ TEST_F(ArchiveSetTest, AtMostMaxOpenShardsStayOpenLeastRecentlyReadClosedFirst) 
             "archive set: at most 0 open shards allowed; at least 1 is needed");
 }
 
-// A shard reopened after it was closed must still be the file the global
-// index was built from.
+// Indexed reads: uncompressed uint8 and shuffle + deflate uint16 shards, each
+// tile and mask read with at most two descriptors, byte for byte what HDF5
+// reads; after each shard's first read (which indexes it) no HDF5 file is
+// open or opened.
+TEST_F(ArchiveSetTest, IndexedReadsNeedNoHdf5FileAndMatchHdf5) {
+  for (const bool deflate : {false, true}) {
+    TileArchiveLayout layout = test::small_layout(deflate ? PixelType::kUint16 : PixelType::kUint8);
+    layout.deflate_level = deflate ? 6 : 0;
+    layout.shuffle = deflate;
+    const std::string prefix = path(deflate ? "z_" : "u_");
+    for (int s = 0; s < 5; ++s) test::write_archive(prefix + std::to_string(s) + ".h5", layout, 3);
+    const ArchiveSet first({prefix + "*.h5"}, /*max_open=*/2);
+    const ArchiveSet indexed(first);  // another thread's: shares the indices
+    const ArchiveSet hdf5({prefix + "*.h5"}, /*max_open=*/2, /*indexed=*/false);
+    EXPECT_EQ(first.opens(), 5);
+    std::vector<char> image(layout.bands.size() * 5 * 7 * pixel_size(layout.pixel_type)), expected(image.size());
+    std::vector<uint8_t> mask(5 * 7), expected_mask(mask.size());
+    for (int64_t tile = 0; tile < first.size(); tile += 3) first.read_image(tile, image.data());
+    EXPECT_EQ(first.open_shards(), 0u);
+    for (const int64_t tile : {14, 0, 7, 3, 12, 1, 9, 4, 13, 2, 8, 6, 11, 5, 10, 0, 14}) {
+      indexed.read_image(tile, image.data());
+      hdf5.read_image(tile, expected.data());
+      EXPECT_EQ(image, expected) << "tile " << tile << (deflate ? " deflate" : "");
+      EXPECT_EQ(image, test::expected_image(layout, tile % 3)) << "tile " << tile;
+      indexed.read_mask(tile, mask.data());
+      hdf5.read_mask(tile, expected_mask.data());
+      EXPECT_EQ(mask, expected_mask) << "tile " << tile;
+      EXPECT_LE(indexed.open_descriptors(), 2u);
+    }
+    EXPECT_EQ(indexed.opens(), 0);
+    EXPECT_EQ(indexed.open_shards(), 0u);
+    EXPECT_EQ(indexed.indexed_reads(), 2 * 17);
+    EXPECT_EQ(hdf5.indexed_reads(), 0);
+  }
+}
+
+// A shard read again after it was closed must still be the file the global
+// index was built from: its identity (indexed reads) or tile count (HDF5).
 TEST_F(ArchiveSetTest, AShardThatChangedDuringTheRunIsNamed) {
-  write_gray(path("a.h5"), 2, 1);
-  write_gray(path("b.h5"), 2, 2);
-  const ArchiveSet set({path("a.h5"), path("b.h5")}, /*max_open=*/1);  // a.h5 closed
-  write_gray(path("a.h5"), 3, 1);
-  std::vector<uint8_t> image(5 * 7);
-  EXPECT_EQ(archive_error_of([&] { set.read_image(0, image.data()); }),
-            path("a.h5") + ": has 3 tiles now, 2 when first opened (the file changed during the run)");
+  for (const bool indexed : {true, false}) {
+    write_gray(path("a.h5"), 2, 1);
+    write_gray(path("b.h5"), 2, 2);
+    const ArchiveSet set({path("a.h5"), path("b.h5")}, /*max_open=*/1, indexed);
+    std::vector<uint8_t> image(5 * 7);
+    set.read_image(0, image.data());
+    set.read_image(2, image.data());  // b.h5 open, a.h5 closed
+    write_gray(path("a.h5"), 3, 1);
+    EXPECT_EQ(archive_error_of([&] { set.read_image(0, image.data()); }),
+              indexed ? path("a.h5") + ": replaced or modified since the run opened it (the file changed during the run)"
+                      : path("a.h5") + ": has 3 tiles now, 2 when first opened (the file changed during the run)");
+  }
 }
 
 TEST_F(ArchiveSetTest, BandStatsPoolShardsByTileCount) {

@@ -37,7 +37,7 @@ CLI::App* add_generate(CLI::App& app, GenerateOptions& o) {
   c->add_option("--bands", o.bands, "bands per tile")->check(integer_in(1, 16))->capture_default_str();
   c->add_option("--dtype", o.dtype, "pixel type")->check(one_of("dtype", {"uint8", "uint16"}))->capture_default_str();
   c->add_option("--size", o.size, "tile size in pixels")->check(integer_in(8, 4096))->capture_default_str();
-  c->add_option("--tiles", o.tiles, "tiles")->check(integer_in(1, 1000000))->capture_default_str();
+  c->add_option("--tiles", o.tiles, "tiles")->check(integer_in(1, 100000000))->capture_default_str();
   c->add_option("--deflate", o.deflate, "deflate level (0: none)")->check(integer_in(0, 9))->capture_default_str();
   c->add_option("--seed", o.seed, "random seed")->check(integer_at_least(0))->capture_default_str();
   return c;
