@@ -3,7 +3,8 @@
 //     1.6-2.3x faster than zlib on our chunks, byte for byte the same output;
 //     then unshuffle);
 //   unfiltered chunks: pread() of the chunk's bytes from the file, at the
-//     address HDF5 reports for it (looked up once per chunk).
+//     address HDF5 reports for it (looked up once per chunk; only in datasets
+//     of at most 256 rows, where that lookup is cheap, see the .cpp).
 //
 // Why: the thread-safe HDF5 build holds one global lock around every API
 // call, so H5Dread (its filter pipeline, and even the plain copy of an
@@ -96,8 +97,10 @@ class DirectChunkReader {
   bool read(hid_t dataset, int64_t index, void* out);
 
   // Every row's chunk address and size, asked of HDF5 once per row; null
-  // when disabled or when a row's chunk is unwritten, skipped a filter or
-  // (unfiltered) is not row_bytes long: those rows need H5Dread.
+  // when disabled, when the dataset has more rows than HDF5 looks up at a
+  // reasonable cost (direct_chunk_reader.cpp: kMaxRowsLookedUp), or when a
+  // row's chunk is unwritten, skipped a filter or (unfiltered) is not
+  // row_bytes long: those rows need H5Dread.
   std::shared_ptr<const ChunkIndex> index_all_rows(hid_t dataset) const;
 
  private:

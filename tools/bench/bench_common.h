@@ -39,7 +39,8 @@ struct LoaderPassOptions {
   std::string output = "normalized";  // or "stored"
   int rank = 0;   // this process's share of the tiles, as a training rank's
   int world = 1;
-  int64_t max_open = 64;  // LoaderOptions::max_open_shards
+  int64_t max_open = 64;     // LoaderOptions::max_open_shards
+  int64_t max_batches = 0;  // > 0: time only the first batches of each epoch, skip the value check
 };
 
 struct ChunksOptions {

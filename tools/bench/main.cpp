@@ -73,6 +73,11 @@ CLI::App* add_loader(CLI::App& app, LoaderPassOptions& o) {
   c->add_option("--max-open", o.max_open, "archive files each loader thread keeps open")
       ->check(integer_in(1, 1000000))
       ->capture_default_str();
+  c->add_option("--max-batches", o.max_batches,
+                "time only this many batches of each epoch (archives larger than an epoch's patience); "
+                "0: whole epochs. Skips the checksum epoch")
+      ->check(integer_in(0, 1000000000))
+      ->capture_default_str();
   return c;
 }
 
