@@ -4,7 +4,7 @@
 //     then unshuffle);
 //   unfiltered chunks: pread() of the chunk's bytes from the file, at the
 //     address HDF5 reports for it (looked up once per chunk; only in datasets
-//     of at most 256 rows, where that lookup is cheap, see the .cpp).
+//     of at most 4,096 rows, where that lookup is cheap enough, see the .cpp).
 //
 // Why: the thread-safe HDF5 build holds one global lock around every API
 // call, so H5Dread (its filter pipeline, and even the plain copy of an
@@ -98,7 +98,7 @@ class DirectChunkReader {
 
   // Every row's chunk address and size, asked of HDF5 once per row; null
   // when disabled, when the dataset has more rows than HDF5 looks up at a
-  // reasonable cost (direct_chunk_reader.cpp: kMaxRowsLookedUp), or when a
+  // reasonable cost (256, direct_chunk_reader.cpp: kMaxRowsIndexed), or when a
   // row's chunk is unwritten, skipped a filter or (unfiltered) is not
   // row_bytes long: those rows need H5Dread.
   std::shared_ptr<const ChunkIndex> index_all_rows(hid_t dataset) const;

@@ -200,20 +200,24 @@ TEST_F(ArchiveSetTest, IndexedReadsNeedNoHdf5FileAndMatchHdf5) {
   }
 }
 
-// Beyond 256 rows HDF5's chunk address lookup costs O(rows) a row (see
-// io/direct_chunk_reader.cpp): such shards are read through HDF5, right.
-TEST_F(ArchiveSetTest, ShardsOfManyTilesAreReadThroughHdf5) {
-  write_gray(path("small.h5"), 256, 3);
-  write_gray(path("large.h5"), 257, 4);
-  const ArchiveSet set({path("small.h5"), path("large.h5")});
+// HDF5 1.10's chunk address lookup costs O(rows) a row (see
+// io/direct_chunk_reader.cpp): shards of at most 256 tiles are indexed, up
+// to 4,096 looked up tile by tile on first read, larger ones read with
+// H5Dread; each reads right.
+TEST_F(ArchiveSetTest, HowAShardIsReadDependsOnItsTileCount) {
+  write_gray(path("a.h5"), 256, 3);
+  write_gray(path("b.h5"), 257, 4);
+  write_gray(path("c.h5"), 4097, 5);
+  const ArchiveSet set({path("a.h5"), path("b.h5"), path("c.h5")});
   std::vector<uint8_t> image(5 * 7);
-  for (const int64_t tile : {255, 256, 512}) {
+  for (const int64_t tile : {255, 256, 512, 513, 4609}) {
     set.read_image(tile, image.data());
-    EXPECT_EQ(image, std::vector<uint8_t>(5 * 7, tile < 256 ? 3 : 4)) << "tile " << tile;
+    EXPECT_EQ(image, std::vector<uint8_t>(5 * 7, tile < 256 ? 3 : tile < 513 ? 4 : 5)) << "tile " << tile;
   }
   EXPECT_EQ(set.indexed_reads(), 1);
-  EXPECT_EQ(set.shard(1).read_counts().direct, 0);
-  EXPECT_EQ(set.shard(1).read_counts().h5dread, 2);
+  EXPECT_EQ(set.shard(1).read_counts().direct, 2);
+  EXPECT_EQ(set.shard(2).read_counts().direct, 0);
+  EXPECT_EQ(set.shard(2).read_counts().h5dread, 2);
 }
 
 // A shard read again after it was closed must still be the file the global
