@@ -47,7 +47,8 @@ std::vector<std::string> expand_archive_paths(const std::vector<std::string>& en
   return paths;
 }
 
-ArchiveSet::ArchiveSet(const std::vector<std::string>& entries, size_t max_open, bool indexed) : max_open_(max_open) {
+ArchiveSet::ArchiveSet(const std::vector<std::string>& entries, size_t max_open, bool indexed)
+    : max_open_(max_open), open_(max_open), descriptors_(max_open) {
   if (max_open_ == 0) throw ArchiveError("archive set: at most 0 open shards allowed; at least 1 is needed");
   for (const std::string& path : expand_archive_paths(entries)) {
     TileArchive archive(path);
@@ -61,7 +62,11 @@ ArchiveSet::ArchiveSet(const std::vector<std::string>& entries, size_t max_open,
 }
 
 ArchiveSet::ArchiveSet(const ArchiveSet& other)
-    : shards_(other.shards_), offsets_(other.offsets_), max_open_(other.max_open_) {}
+    : shards_(other.shards_),
+      offsets_(other.offsets_),
+      max_open_(other.max_open_),
+      open_(other.max_open_),
+      descriptors_(other.max_open_) {}
 
 void ArchiveSet::check_agreement(const Shard& shard) const {
   const Shard& first = shards_.front();
@@ -83,25 +88,13 @@ void ArchiveSet::check_agreement(const Shard& shard) const {
 }
 
 TileArchive& ArchiveSet::keep_open(size_t i, TileArchive archive) const {
-  if (open_.size() == max_open_) {
-    const auto oldest = std::min_element(open_.begin(), open_.end(), [](const OpenShard& a, const OpenShard& b) {
-      return a.last_use < b.last_use;
-    });
-    open_.erase(oldest);  // closes its HDF5 file
-  }
-  open_.push_back({i, ++uses_, std::move(archive)});
   ++opens_;
-  return open_.back().archive;
+  return open_.add(i, std::move(archive));  // may close the least recently used HDF5 file
 }
 
 const TileArchive& ArchiveSet::shard(size_t i) const {
   const Shard& shard = shards_.at(i);
-  for (OpenShard& open : open_) {
-    if (open.shard == i) {
-      open.last_use = ++uses_;
-      return open.archive;
-    }
-  }
+  if (const TileArchive* open = open_.find(i)) return *open;
   TileArchive archive(shard.path);
   // The global index was built from the counts read when the set was made.
   if (archive.size() != shard.info.num_tiles) {
@@ -120,7 +113,7 @@ const ArchiveSet::ShardIndex* ArchiveSet::index_of(size_t i) const {
     if (s.info.has_masks) s.index->masks = archive.mask_index();
     // Indexed through and through: no tile needs its HDF5 file any more.
     if (s.index->images && (!s.info.has_masks || s.index->masks)) {
-      open_.erase(std::find_if(open_.begin(), open_.end(), [&](const OpenShard& o) { return o.shard == i; }));
+      open_.erase(i);
     }
   });
   return s.index.get();
@@ -128,28 +121,14 @@ const ArchiveSet::ShardIndex* ArchiveSet::index_of(size_t i) const {
 
 bool ArchiveSet::read_indexed(size_t i, const ChunkIndex& index, int64_t row, void* out) const {
   const Shard& shard = shards_[i];
-  const FileDescriptor* fd = nullptr;
-  for (OpenDescriptor& open : descriptors_) {
-    if (open.shard == i) {
-      open.last_use = ++uses_;
-      fd = &open.fd;
-      break;
-    }
-  }
+  const FileDescriptor* fd = descriptors_.find(i);
   if (fd == nullptr) {
     FileDescriptor opened(shard.path);
     if (!opened.valid()) return false;  // HDF5 names the problem
     if (opened.identity() != shard.identity) {
       throw ArchiveError(shard.path + ": replaced or modified since the run opened it (the file changed during the run)");
     }
-    if (descriptors_.size() == max_open_) {
-      descriptors_.erase(std::min_element(descriptors_.begin(), descriptors_.end(),
-                                          [](const OpenDescriptor& a, const OpenDescriptor& b) {
-                                            return a.last_use < b.last_use;
-                                          }));
-    }
-    descriptors_.push_back({i, ++uses_, std::move(opened)});
-    fd = &descriptors_.back().fd;
+    fd = &descriptors_.add(i, std::move(opened));
   }
   if (!decoder_.read(fd->get(), index, row, out)) return false;
   ++indexed_reads_;

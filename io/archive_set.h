@@ -26,6 +26,7 @@
 
 #include "io/direct_chunk_reader.h"
 #include "io/file_descriptor.h"
+#include "io/recently_used.h"
 #include "io/tile_archive.h"
 
 namespace da::io {
@@ -104,16 +105,6 @@ class ArchiveSet {
     FileIdentity identity;              // the file validated
     std::shared_ptr<ShardIndex> index;  // null: every tile through HDF5; shared by the set's copies
   };
-  struct OpenShard {
-    size_t shard;
-    uint64_t last_use;
-    TileArchive archive;
-  };
-  struct OpenDescriptor {
-    size_t shard;
-    uint64_t last_use;
-    FileDescriptor fd;
-  };
   void check_agreement(const Shard& shard) const;
   // Keeps `archive` (shard i) open, closing the least recently used beyond max_open_.
   TileArchive& keep_open(size_t i, TileArchive archive) const;
@@ -125,12 +116,11 @@ class ArchiveSet {
   std::vector<Shard> shards_;
   std::vector<int64_t> offsets_{0};  // offsets_[i]: global index of shard i's first tile; back(): total
   size_t max_open_;
-  // The open shards, in no order; reads scan it (max_open_ entries, far
-  // cheaper than the HDF5 open a miss costs).
-  mutable std::vector<OpenShard> open_;
-  mutable std::vector<OpenDescriptor> descriptors_;
+  // This thread's open HDF5 files and descriptors (indexed reads), at most
+  // max_open_ of each, and its decode buffers.
+  mutable RecentlyUsed<TileArchive> open_;
+  mutable RecentlyUsed<FileDescriptor> descriptors_;
   mutable ChunkDecoder decoder_;
-  mutable uint64_t uses_ = 0;
   mutable int64_t opens_ = 0;
   mutable int64_t indexed_reads_ = 0;
 };
