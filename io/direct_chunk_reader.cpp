@@ -6,34 +6,13 @@
 
 #include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <utility>
 
+#include "io/byte_shuffle.h"
 #include "io/hdf5_handle.h"
 
 namespace da::io {
 namespace {
-
-// Inverse of HDF5's shuffle filter: byte b of element i was stored at b * n + i.
-void unshuffle(const unsigned char* in, unsigned char* out, size_t bytes, size_t element_size) {
-  const size_t n = bytes / element_size;
-  if (element_size == 2) {  // uint16, the common case: two planes interleaved
-    const unsigned char* low = in;
-    const unsigned char* high = in + n;
-    for (size_t i = 0; i < n; ++i) {
-      out[2 * i] = low[i];
-      out[2 * i + 1] = high[i];
-    }
-  } else {
-    for (size_t b = 0; b < element_size; ++b) {
-      const unsigned char* plane = in + b * n;
-      for (size_t i = 0; i < n; ++i) out[i * element_size + b] = plane[i];
-    }
-  }
-  // HDF5 leaves a tail shorter than one element as it is.
-  const size_t tail = bytes - n * element_size;
-  if (tail > 0) std::memcpy(out + n * element_size, in + n * element_size, tail);
-}
 
 // HDF5's deflate filter stores one zlib stream per chunk; it must decode to
 // exactly out_bytes. Bytes after the stream are ignored, as HDF5 does.
@@ -75,7 +54,7 @@ bool pread_exact(int fd, unsigned char* out, size_t bytes, uint64_t offset) {
 bool decode(libdeflate_decompressor* decompressor, const unsigned char* stored, size_t stored_bytes,
             bool unshuffle_needed, size_t element_size, unsigned char* work, unsigned char* out, size_t row_bytes) {
   if (!inflate_exact(decompressor, stored, stored_bytes, unshuffle_needed ? work : out, row_bytes)) return false;
-  if (unshuffle_needed) unshuffle(work, out, row_bytes, element_size);
+  if (unshuffle_needed) unshuffle_bytes(work, out, row_bytes, element_size);
   return true;
 }
 

@@ -53,6 +53,28 @@ void append_row(const std::string& path, const H5Handle& dataset, const char* na
   if (!ok) throw ArchiveError(path, name, index, "cannot write" + hdf5_error_suffix());
 }
 
+// Grows `dataset` to `index + 1` rows and stores row `index`, one chunk
+// already encoded as the dataset's filters would (filter mask 0: all applied).
+void append_encoded_row(const std::string& path, const H5Handle& dataset, const char* name, int64_t index,
+                        ChunkEncoder::Encoded chunk) {
+  std::vector<hsize_t> dims = dataset_shape(dataset.get());
+  dims[0] = static_cast<hsize_t>(index + 1);
+  std::vector<hsize_t> offset(dims.size(), 0);
+  offset[0] = static_cast<hsize_t>(index);
+  const bool ok = H5Dset_extent(dataset.get(), dims.data()) >= 0 &&
+                  H5Dwrite_chunk(dataset.get(), H5P_DEFAULT, 0, offset.data(), chunk.bytes, chunk.data) >= 0;
+  if (!ok) throw ArchiveError(path, name, index, "cannot write" + hdf5_error_suffix());
+}
+
+// An encoder for the tile datasets when they have filters and need no type
+// conversion (the file's little-endian type is the memory's); null otherwise,
+// and HDF5 filters the tiles itself.
+std::unique_ptr<ChunkEncoder> encoder_for(const TileArchiveLayout& layout, hid_t file_type, hid_t memory_type) {
+  if (layout.deflate_level == 0 && !layout.shuffle) return nullptr;
+  if (H5Tequal(file_type, memory_type) <= 0) return nullptr;
+  return std::make_unique<ChunkEncoder>(layout.deflate_level, layout.shuffle, H5Tget_size(memory_type));
+}
+
 }  // namespace
 
 TileArchiveWriter::TileArchiveWriter(std::string path, TileArchiveLayout layout)
@@ -117,8 +139,13 @@ void TileArchiveWriter::write_attributes() {
 void TileArchiveWriter::create_datasets() {
   const hid_t file = file_.get();
   const hsize_t c = layout_.bands.size(), h = layout_.height, w = layout_.width;
-  images_ = create_growing(path_, file, "/images", hdf5_file_type(layout_.pixel_type), {c, h, w}, 1, layout_);
-  if (layout_.with_masks) masks_ = create_growing(path_, file, "/masks", H5T_STD_U8LE, {h, w}, 1, layout_);
+  const hid_t image_type = hdf5_file_type(layout_.pixel_type);
+  images_ = create_growing(path_, file, "/images", image_type, {c, h, w}, 1, layout_);
+  image_encoder_ = encoder_for(layout_, image_type, hdf5_memory_type(layout_.pixel_type));
+  if (layout_.with_masks) {
+    masks_ = create_growing(path_, file, "/masks", H5T_STD_U8LE, {h, w}, 1, layout_);
+    mask_encoder_ = encoder_for(layout_, H5T_STD_U8LE, H5T_NATIVE_UINT8);
+  }
   if (layout_.with_origin) {
     origin_ = create_growing(path_, file, "/meta/origin", H5T_STD_I64LE, {2}, kMetaChunkRows, layout_);
   }
@@ -160,8 +187,18 @@ void TileArchiveWriter::check_tile(const void* image, const uint8_t* mask, const
 
 void TileArchiveWriter::append(const void* image, const uint8_t* mask, const TileMeta& meta) {
   check_tile(image, mask, meta);
-  append_row(path_, images_, "/images", count_, hdf5_memory_type(layout_.pixel_type), image);
-  if (masks_.valid()) append_row(path_, masks_, "/masks", count_, H5T_NATIVE_UINT8, mask);
+  const size_t pixels = static_cast<size_t>(layout_.height * layout_.width);
+  if (image_encoder_) {
+    const size_t bytes = pixels * layout_.bands.size() * pixel_size(layout_.pixel_type);
+    append_encoded_row(path_, images_, "/images", count_, image_encoder_->encode(image, bytes));
+  } else {
+    append_row(path_, images_, "/images", count_, hdf5_memory_type(layout_.pixel_type), image);
+  }
+  if (mask_encoder_) {
+    append_encoded_row(path_, masks_, "/masks", count_, mask_encoder_->encode(mask, pixels));
+  } else if (masks_.valid()) {
+    append_row(path_, masks_, "/masks", count_, H5T_NATIVE_UINT8, mask);
+  }
   if (origin_.valid()) append_row(path_, origin_, "/meta/origin", count_, H5T_NATIVE_INT64, meta.origin.data());
   if (source_id_.valid()) append_row(path_, source_id_, "/meta/source_id", count_, H5T_NATIVE_INT32, &meta.source_id);
   if (geotransform_.valid()) {

@@ -6,10 +6,12 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "io/chunk_encoder.h"
 #include "io/hdf5_handle.h"
 #include "io/tile_archive.h"
 
@@ -82,6 +84,9 @@ class TileArchiveWriter {
   H5Handle origin_;
   H5Handle source_id_;
   H5Handle geotransform_;
+  // Tiles are compressed here, outside HDF5's lock (io/chunk_encoder.h); null: HDF5 filters them.
+  std::unique_ptr<ChunkEncoder> image_encoder_;
+  std::unique_ptr<ChunkEncoder> mask_encoder_;
 };
 
 }  // namespace da::io

@@ -1,7 +1,8 @@
 // Direct chunk reads (io/direct_chunk_reader.h): every tile read with
 // H5Dread_chunk + libdeflate and our own unshuffle (deflate levels 1 to 9),
 // or with pread for unfiltered chunks, is byte for byte what H5Dread gives, the direct path is taken exactly where it should be, and anything it
-// does not handle falls back to H5Dread. Also: BatchReader's one-pass
+// does not handle falls back to H5Dread. Chunks the writer encodes itself
+// decode through HDF5's filters. Also: BatchReader's one-pass
 // normalisation and augmentation into the batch equals the tensor expression
 // apply_transform((image - mean) / std) exactly, and batch memory is recycled
 // safely. (h5py-written archives: test_h5py_archives.cpp.)
@@ -15,6 +16,7 @@
 
 #include "io/archive_fixtures.h"
 #include "io/augmentation.h"
+#include "io/byte_shuffle.h"
 #include "io/batch_reader.h"
 #include "io/loader_fixtures.h"
 #include "io/tile_archive.h"
@@ -93,6 +95,46 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, DirectChunkCaseTest,
                            return std::string(pixel_type_name(info.param.type)) + "_deflate" +
                                   std::to_string(info.param.deflate_level) + (info.param.shuffle ? "_shuffle" : "");
                          });
+
+// The writer encodes tiles itself (io/chunk_encoder.h); HDF5's own filter
+// pipeline (H5Dread) must decode them, shuffle alone included.
+TEST_F(DirectChunkTest, WriterEncodedChunksDecodeThroughHdf5Filters) {
+  for (const Case& c : {Case{PixelType::kUint16, 0, true}, Case{PixelType::kFloat32, 0, true},
+                        Case{PixelType::kUint8, 9, false}, Case{PixelType::kFloat32, 1, true}}) {
+    TileArchiveLayout layout = test::small_layout(c.type);
+    layout.deflate_level = c.deflate_level;
+    layout.shuffle = c.shuffle;
+    const std::string file = path(std::string(pixel_type_name(c.type)) + std::to_string(c.deflate_level) + ".h5");
+    test::write_archive(file, layout, 3);
+    TileArchive plain(file);
+    plain.set_direct_chunk_reads(false);
+    std::vector<char> image(plain.image_bytes());
+    std::vector<uint8_t> mask(plain.mask_bytes());
+    for (int64_t n = 0; n < 3; ++n) {
+      plain.read_image(n, image.data());
+      EXPECT_EQ(image, test::expected_image(layout, n)) << file << " tile " << n;
+      plain.read_mask(n, mask.data());
+      EXPECT_EQ(mask, test::expected_mask(layout.height, layout.width, n, layout.classes.size())) << file << " mask " << n;
+    }
+  }
+}
+
+// HDF5's shuffle layout: byte b of element i at b * n + i, a tail shorter
+// than one element left in place; unshuffle inverts it.
+TEST(ByteShuffle, PlanesThenTailAndBack) {
+  const std::vector<unsigned char> in{0, 1, 2, 3, 4, 5, 6, 7, 8, 9};  // two 4-byte elements and a 2-byte tail
+  std::vector<unsigned char> shuffled(in.size()), back(in.size());
+  shuffle_bytes(in.data(), shuffled.data(), in.size(), 4);
+  EXPECT_EQ(shuffled, (std::vector<unsigned char>{0, 4, 1, 5, 2, 6, 3, 7, 8, 9}));
+  unshuffle_bytes(shuffled.data(), back.data(), in.size(), 4);
+  EXPECT_EQ(back, in);
+  shuffle_bytes(in.data(), shuffled.data(), 9, 2);  // uint16's own loop, one byte of tail
+  EXPECT_EQ(std::vector<unsigned char>(shuffled.begin(), shuffled.begin() + 9),
+            (std::vector<unsigned char>{0, 2, 4, 6, 1, 3, 5, 7, 8}));
+  unshuffle_bytes(shuffled.data(), back.data(), 9, 2);
+  EXPECT_EQ(std::vector<unsigned char>(back.begin(), back.begin() + 9),
+            std::vector<unsigned char>(in.begin(), in.begin() + 9));
+}
 
 // A chunk stored with its deflate skipped (filter mask bit set, as HDF5 does
 // for an optional filter that failed) is left to H5Dread, which reads it right.
