@@ -2,10 +2,8 @@
 // (pixels, origins, geotransforms, CRS, tiles skipped for nodata and
 // ignored labels), uint16 with an overlapping stride, several rasters with
 // source ids, float32 NaN as nodata, and its errors.
-#include <cpl_conv.h>
 #include <gdal.h>
 #include <gtest/gtest.h>
-#include <ogr_srs_api.h>
 
 #include <array>
 #include <cmath>
@@ -17,6 +15,7 @@
 
 #include "io/tile_archive.h"
 #include "support/process.h"
+#include "tools/geotiff_fixture.h"
 #include "tools/tiles_fixture.h"
 
 namespace {
@@ -25,9 +24,9 @@ using da::io::TileArchive;
 using da::test::da_tiles;
 using da::test::ProcessResult;
 using da::test::TempDir;
+using da::test::write_geotiff;
 
-constexpr int kRows = 100, kCols = 120, kTile = 32;
-constexpr std::array<double, 6> kTransform{500000.0, 0.5, 0.0, 5300000.0, 0.0, -0.5};
+constexpr int kTile = 32;
 
 // Pixel value of band `b` at (r, c): never 0, which is the nodata value.
 double pixel_value(int r, int c, int b, bool wide) {
@@ -37,36 +36,6 @@ double pixel_value(int r, int c, int b, bool wide) {
 bool in_nodata_region(int r, int c) { return r < kTile && c < kTile; }                  // covers tile (0, 0)
 bool in_ignore_region(int r, int c) { return r >= 32 && r < 64 && c >= 32 && c < 64; }  // tile (32, 32)
 uint8_t label_value(int r, int c) { return in_ignore_region(r, c) ? 255 : static_cast<uint8_t>((r / 8 + c / 8) % 3); }
-
-// A georeferenced GeoTIFF (EPSG:32632) with `bands` bands of pixel_value and nodata 0 over in_nodata_region.
-void write_geotiff(const std::string& path, GDALDataType type, int bands,
-                   const std::function<double(int, int, int)>& value, bool with_nodata) {
-  GDALAllRegister();
-  GDALDriverH driver = GDALGetDriverByName("GTiff");
-  ASSERT_NE(driver, nullptr);
-  GDALDatasetH dataset = GDALCreate(driver, path.c_str(), kCols, kRows, bands, type, nullptr);
-  ASSERT_NE(dataset, nullptr);
-  std::array<double, 6> transform = kTransform;
-  GDALSetGeoTransform(dataset, transform.data());
-  OGRSpatialReferenceH srs = OSRNewSpatialReference(nullptr);
-  OSRImportFromEPSG(srs, 32632);
-  char* wkt = nullptr;
-  OSRExportToWkt(srs, &wkt);
-  GDALSetProjection(dataset, wkt);
-  CPLFree(wkt);
-  OSRDestroySpatialReference(srs);
-  std::vector<double> band(kRows * kCols);
-  for (int b = 0; b < bands; ++b) {
-    GDALRasterBandH handle = GDALGetRasterBand(dataset, b + 1);
-    if (with_nodata) GDALSetRasterNoDataValue(handle, 0);
-    for (int r = 0; r < kRows; ++r) {
-      for (int c = 0; c < kCols; ++c) band[r * kCols + c] = value(r, c, b);
-    }
-    ASSERT_EQ(GDALRasterIO(handle, GF_Write, 0, 0, kCols, kRows, band.data(), kCols, kRows, GDT_Float64, 0, 0),
-              CE_None);
-  }
-  GDALClose(dataset);
-}
 
 TEST(DaTilesMake, Uint8WithLabelsSkipsNodataAndIgnoreAndKeepsGeoreference) {
   TempDir dir;

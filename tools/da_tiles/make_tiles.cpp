@@ -1,23 +1,30 @@
-// Tiling: windows of tile_size x tile_size every `stride` pixels, starting at
-// the top-left corner; windows that would cross the right or bottom edge are
-// not written (no padding), so every tile holds only real raster pixels.
-// A pixel is nodata when any band holds that band's nodata value (or NaN);
-// its label becomes ignore_index, so nodata never trains as a class.
+// Which windows are cut: tile_plan.h; how: tile_cutter.h.
 #include "make_tiles.h"
 
 #include <CLI/CLI.hpp>
 
-#include <cmath>
+#include <algorithm>
+#include <atomic>
+#include <exception>
 #include <filesystem>
 #include <iostream>
 #include <memory>
-#include <type_traits>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
 
 #include "command_line/checks.h"
 #include "config/errors.h"
 #include "io/tile_archive_writer.h"
+#include "launcher_rank.h"
+#include "make_progress.h"
 #include "raster_source.h"
+#include "shard_check.h"
+#include "tile_cutter.h"
+#include "tile_plan.h"
 #include "tile_stats.h"
+#include "tiling_manifest.h"
 
 namespace da::tiles {
 namespace {
@@ -35,6 +42,7 @@ void resolve(MakeOptions& options) {
   if (options.domain.empty()) options.domain = std::filesystem::path(options.out).stem().string();
   if (!options.labels.empty() && options.classes.empty()) throw UsageError("--labels needs --classes");
   if (options.labels.empty() && !options.classes.empty()) throw UsageError("--classes needs --labels");
+  if (options.threads > 0 && options.shard_tiles == 0) throw UsageError("--threads needs --shard-tiles");
   if (static_cast<int64_t>(options.classes.size()) > options.ignore_index) {
     throw UsageError("more classes than ignore_index " + std::to_string(options.ignore_index) + " allows");
   }
@@ -43,52 +51,6 @@ void resolve(MakeOptions& options) {
 // A name in a comma-separated list: CLI11 drops the empty items between
 // commas ("a,,b" is a, b) but keeps an empty value ("").
 const CLI::Validator kNamed([](std::string& item) { return item.empty() ? "expected names, got ''" : ""; }, "");
-
-// Marks nodata pixels of a [bands, pixels] tile in `valid` (0 = nodata) and returns their count.
-template <typename T>
-int64_t mark_nodata(const T* tile, int64_t pixels, const std::vector<std::optional<double>>& nodata,
-                    std::vector<uint8_t>& valid) {
-  // A float32 raster's pixels equal its nodata value rounded to float; integer pixels compare exactly.
-  std::vector<std::optional<double>> sentinel(nodata.size());
-  for (size_t band = 0; band < nodata.size(); ++band) {
-    if (!nodata[band]) continue;
-    sentinel[band] =
-        std::is_floating_point_v<T> ? static_cast<double>(static_cast<float>(*nodata[band])) : *nodata[band];
-  }
-  int64_t count = 0;
-  for (int64_t i = 0; i < pixels; ++i) {
-    bool is_nodata = false;
-    for (size_t band = 0; band < nodata.size() && !is_nodata; ++band) {
-      const double value = static_cast<double>(tile[band * pixels + i]);
-      is_nodata = std::isnan(value) || (sentinel[band] && value == *sentinel[band]);
-    }
-    valid[i] = is_nodata ? 0 : 1;
-    count += is_nodata;
-  }
-  return count;
-}
-
-int64_t mark_nodata(const void* tile, io::PixelType type, int64_t pixels,
-                    const std::vector<std::optional<double>>& nodata, std::vector<uint8_t>& valid) {
-  switch (type) {
-    case io::PixelType::kUint8:
-      return mark_nodata(static_cast<const uint8_t*>(tile), pixels, nodata, valid);
-    case io::PixelType::kUint16:
-      return mark_nodata(static_cast<const uint16_t*>(tile), pixels, nodata, valid);
-    case io::PixelType::kFloat32:
-      return mark_nodata(static_cast<const float*>(tile), pixels, nodata, valid);
-  }
-  return 0;
-}
-
-// NaN pixels (nodata in float rasters) are written as 0: the archive refuses non-finite values.
-void zero_non_finite(void* tile, io::PixelType type, int64_t values) {
-  if (type != io::PixelType::kFloat32) return;
-  float* floats = static_cast<float*>(tile);
-  for (int64_t i = 0; i < values; ++i) {
-    if (!std::isfinite(floats[i])) floats[i] = 0.0f;
-  }
-}
 
 // The layout every raster must agree with, from the first raster.
 io::TileArchiveLayout make_layout(const MakeOptions& config, const std::vector<std::unique_ptr<RasterSource>>& images) {
@@ -124,69 +86,208 @@ io::TileArchiveLayout make_layout(const MakeOptions& config, const std::vector<s
   return layout;
 }
 
-struct Counts {
-  int64_t written = 0;
-  int64_t skipped_nodata = 0;
-  int64_t skipped_ignore = 0;
+CutSettings cut_settings(const MakeOptions& config) {
+  return {config.tile_size, config.stride, config.max_nodata, config.max_ignore,
+          static_cast<int64_t>(config.classes.size()), config.ignore_index};
+}
+
+// Raster bytes of one window, all bands (for the progress line's read speed).
+int64_t window_bytes(const MakeOptions& config, const io::TileArchiveLayout& layout) {
+  return config.tile_size * config.tile_size * static_cast<int64_t>(layout.bands.size()) *
+         static_cast<int64_t>(io::pixel_size(layout.pixel_type));
+}
+
+std::string skipped_text(const MakeOptions& config, const TileCounts& counts) {
+  std::ostringstream text;
+  text << "skipped " << counts.skipped_nodata << " for nodata > " << config.max_nodata << ", " << counts.skipped_ignore
+       << " for ignore > " << config.max_ignore;
+  return text.str();
+}
+
+// One archive at --out: every raster's windows in order, on this thread.
+int write_archive(const MakeOptions& config, const io::TileArchiveLayout& layout,
+                  const std::vector<std::unique_ptr<RasterSource>>& images,
+                  const std::vector<std::unique_ptr<RasterSource>>& labels, const std::vector<WindowGrid>& grids) {
+  int64_t windows = 0;
+  for (const WindowGrid& grid : grids) windows += grid.count();
+  io::TileArchiveWriter writer(config.out, layout);
+  BandAccumulator stats(static_cast<int64_t>(layout.bands.size()));
+  TileCounts counts;
+  {
+    MakeProgress progress(windows, 1, window_bytes(config, layout), "make: ");
+    for (size_t i = 0; i < images.size(); ++i) {
+      counts += cut_windows(cut_settings(config), *images[i], labels.empty() ? nullptr : labels[i].get(),
+                            static_cast<int32_t>(i), 0, grids[i].count(), writer, stats,
+                            [&](int64_t n) { progress.add_windows(n); });
+    }
+    progress.add_tiles(counts.written);
+    if (counts.written > 0) progress.shard_done(false, windows);
+  }
+  if (counts.written == 0) {
+    throw std::runtime_error("no tile passed the thresholds (" + std::to_string(counts.skipped_nodata) +
+                             " skipped for nodata, " + std::to_string(counts.skipped_ignore) +
+                             " for ignore); nothing written to " + config.out);
+  }
+  writer.set_band_stats(stats.mean(), stats.std());
+  writer.close();
+  std::cout << config.out << ": wrote " << counts.written << " tiles of " << config.tile_size << "x" << config.tile_size
+            << " (" << io::pixel_type_name(layout.pixel_type) << ", " << layout.bands.size() << " bands); "
+            << skipped_text(config, counts) << "\n";
+  return 0;
+}
+
+// The rasters of one shard, opened by each thread for itself (a GDAL
+// dataset is not for concurrent use) and kept while its shards follow.
+class ThreadRasters {
+ public:
+  explicit ThreadRasters(const MakeOptions& config) : config_(config) {}
+  void select(int32_t raster) {
+    if (raster == selected_) return;
+    image_ = std::make_unique<RasterSource>(config_.images[raster]);
+    labels_ = config_.labels.empty() ? nullptr : std::make_unique<RasterSource>(config_.labels[raster]);
+    selected_ = raster;
+  }
+  const RasterSource& image() const { return *image_; }
+  const RasterSource* labels() const { return labels_.get(); }
+
+ private:
+  const MakeOptions& config_;
+  int32_t selected_ = -1;
+  std::unique_ptr<RasterSource> image_;
+  std::unique_ptr<RasterSource> labels_;
 };
 
-// Cuts one image (and its label raster) into `writer`.
-void tile_raster(const MakeOptions& config, const RasterSource& image, const RasterSource* labels, int32_t source_id,
-                 io::TileArchiveWriter& writer, BandAccumulator& stats, Counts& counts) {
-  if (labels != nullptr && (labels->width() != image.width() || labels->height() != image.height())) {
-    throw std::runtime_error(labels->path() + ": size " + std::to_string(labels->width()) + "x" +
-                             std::to_string(labels->height()) + " differs from " + image.path());
+struct ShardTotals {
+  TileCounts counts;
+  int64_t written = 0;      // shards written
+  int64_t kept = 0;         // shards complete from an earlier run
+  int64_t kept_tiles = 0;
+  int64_t empty = 0;        // shards with no tile over the thresholds: no file
+  ShardTotals& operator+=(const ShardTotals& other) {
+    counts += other.counts;
+    written += other.written;
+    kept += other.kept;
+    kept_tiles += other.kept_tiles;
+    empty += other.empty;
+    return *this;
   }
-  const io::PixelType type = image.pixel_type();
-  const int64_t size = config.tile_size;
-  const int64_t pixels = size * size;
-  const auto nodata = image.nodata();
-  const auto transform = image.geotransform();
-  const int64_t classes = static_cast<int64_t>(config.classes.size());
-  std::vector<unsigned char> tile(image.bands() * pixels * io::pixel_size(type));
-  std::vector<uint8_t> valid(pixels);
-  std::vector<int32_t> raw_labels(pixels);
-  std::vector<uint8_t> mask(pixels);
-  for (int64_t row = 0; row + size <= image.height(); row += config.stride) {
-    for (int64_t col = 0; col + size <= image.width(); col += config.stride) {
-      image.read(row, col, size, size, type, tile.data());
-      const int64_t nodata_pixels = mark_nodata(tile.data(), type, pixels, nodata, valid);
-      if (static_cast<double>(nodata_pixels) > config.max_nodata * pixels) {
-        ++counts.skipped_nodata;
-        continue;
-      }
-      if (labels != nullptr) {
-        labels->read_labels(row, col, size, size, raw_labels.data());
-        int64_t ignored = 0;
-        for (int64_t i = 0; i < pixels; ++i) {
-          const int32_t value = raw_labels[i];
-          if (value != config.ignore_index && (value < 0 || value >= classes)) {
-            throw std::runtime_error(labels->path() + ": label " + std::to_string(value) + " at row " +
-                                     std::to_string(row + i / size) + ", column " + std::to_string(col + i % size) +
-                                     " is outside [0, " + std::to_string(classes) + ") and not ignore_index " +
-                                     std::to_string(config.ignore_index));
-          }
-          mask[i] = valid[i] ? static_cast<uint8_t>(value) : static_cast<uint8_t>(config.ignore_index);
-          ignored += mask[i] == config.ignore_index;
-        }
-        if (static_cast<double>(ignored) > config.max_ignore * pixels) {
-          ++counts.skipped_ignore;
-          continue;
-        }
-      }
-      zero_non_finite(tile.data(), type, image.bands() * pixels);
-      io::TileMeta meta;
-      meta.origin = {row, col};
-      meta.source_id = source_id;
-      if (transform) {
-        const auto& t = *transform;
-        meta.geotransform = {t[0] + col * t[1] + row * t[2], t[1], t[2], t[3] + col * t[4] + row * t[5], t[4], t[5]};
-      }
-      writer.append(tile.data(), labels != nullptr ? mask.data() : nullptr, meta);
-      stats.add(tile.data(), type, pixels, valid.data());
-      ++counts.written;
+};
+
+// An interrupted writer leaves <shard>.tmp.<pid> behind; each shard has one
+// writer (this process), so those of `shards` are removed before starting.
+void remove_interrupted_writes(const std::vector<ShardPlan>& shards) {
+  if (shards.empty()) return;
+  std::set<std::string> names;
+  for (const ShardPlan& shard : shards) names.insert(std::filesystem::path(shard.path).filename().string());
+  const std::filesystem::path dir = std::filesystem::path(shards.front().path).parent_path();
+  for (const auto& entry : std::filesystem::directory_iterator(dir.empty() ? "." : dir)) {
+    const std::string name = entry.path().filename().string();
+    const size_t mark = name.rfind(".tmp.");
+    if (mark != std::string::npos && names.count(name.substr(0, mark)) > 0) std::filesystem::remove(entry.path());
+  }
+}
+
+// Writes (or keeps) one shard.
+void make_shard(const MakeOptions& config, const io::TileArchiveLayout& layout, const WindowGrid& grid,
+                const ShardPlan& shard, ThreadRasters& rasters, MakeProgress& progress, ShardTotals& totals) {
+  if (std::filesystem::exists(shard.path)) {
+    const ShardCheck check = check_shard(shard, layout, grid, config.stride);
+    if (check.problem.empty()) {
+      ++totals.kept;
+      totals.kept_tiles += check.tiles;
+      progress.add_tiles(check.tiles);
+      progress.shard_done(true, shard.windows);
+      return;
     }
+    std::cerr << shard.path << ": not a complete shard of this run (" << check.problem << "); writing it again\n";
+    std::filesystem::remove(shard.path);
   }
+  rasters.select(shard.raster);
+  io::TileArchiveWriter writer(shard.path, layout);
+  BandAccumulator stats(static_cast<int64_t>(layout.bands.size()));
+  const TileCounts counts =
+      cut_windows(cut_settings(config), rasters.image(), rasters.labels(), shard.raster, shard.first_window,
+                  shard.windows, writer, stats, [&](int64_t n) { progress.add_windows(n); });
+  totals.counts += counts;
+  if (counts.written > 0) {
+    writer.set_band_stats(stats.mean(), stats.std());
+    writer.close();
+    ++totals.written;
+  } else {
+    ++totals.empty;  // the writer's destructor removes its temporary file
+  }
+  progress.add_tiles(counts.written);
+  progress.shard_done(false, shard.windows);
+}
+
+// This process's shards, on config.threads threads taking the next shard in turn.
+ShardTotals make_shards(const MakeOptions& config, const io::TileArchiveLayout& layout,
+                        const std::vector<WindowGrid>& grids, const std::vector<ShardPlan>& shards, int threads,
+                        const std::string& prefix) {
+  int64_t windows = 0;
+  for (const ShardPlan& shard : shards) windows += shard.windows;
+  MakeProgress progress(windows, static_cast<int64_t>(shards.size()), window_bytes(config, layout), prefix);
+  std::vector<ShardTotals> totals(threads);
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex error_mutex;
+  std::exception_ptr error;
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      try {
+        ThreadRasters rasters(config);
+        for (size_t i = next++; i < shards.size() && !failed; i = next++) {
+          make_shard(config, layout, grids[shards[i].raster], shards[i], rasters, progress, totals[t]);
+        }
+      } catch (...) {
+        const std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+        failed = true;
+      }
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+  if (error) std::rethrow_exception(error);
+  ShardTotals sum;
+  for (const ShardTotals& part : totals) sum += part;
+  return sum;
+}
+
+int write_sharded(const MakeOptions& config, const io::TileArchiveLayout& layout,
+                  const std::vector<WindowGrid>& grids) {
+  const LauncherRank process = launcher_rank();
+  if (process.size < 1 || process.rank < 0 || process.rank >= process.size) {
+    throw std::runtime_error(std::string(process.from) + " = " + std::to_string(process.rank) +
+                             " is not a rank of " + std::to_string(process.size) + " processes");
+  }
+  write_or_match_manifest(config);
+  const std::vector<ShardPlan> all = plan_shards(grids, config.shard_tiles, config.out);
+  const std::vector<ShardPlan> mine = shards_of_worker(all, process.rank, process.size);
+  remove_interrupted_writes(mine);
+  int threads = config.threads;
+  if (threads == 0) {
+    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, process.local_size));
+  }
+  threads = std::max(1, std::min<int>(threads, static_cast<int>(mine.size())));
+  const std::string who =
+      process.size > 1 ? "rank " + std::to_string(process.rank) + " of " + std::to_string(process.size) + ": " : "";
+  const ShardTotals totals = make_shards(config, layout, grids, mine, threads, "make: " + who);
+  const std::filesystem::path out(config.out);
+  const std::string pattern =
+      (out.parent_path() / (out.stem().string() + "-*" + out.extension().string())).string();
+  if (process.size == 1 && totals.counts.written + totals.kept_tiles == 0) {
+    throw std::runtime_error("no tile passed the thresholds (" + std::to_string(totals.counts.skipped_nodata) +
+                             " skipped for nodata, " + std::to_string(totals.counts.skipped_ignore) +
+                             " for ignore); nothing written to " + pattern);
+  }
+  std::cout << who << pattern << ": wrote " << totals.counts.written << " tiles of " << config.tile_size << "x"
+            << config.tile_size << " (" << io::pixel_type_name(layout.pixel_type) << ", " << layout.bands.size()
+            << " bands) in " << totals.written << " of " << all.size() << " shards with " << threads
+            << " threads; kept " << totals.kept << " complete shards (" << totals.kept_tiles
+            << " tiles) from an earlier run; " << totals.empty << " shards had no tile to write; "
+            << skipped_text(config, totals.counts) << "\n";
+  return 0;
 }
 
 }  // namespace
@@ -225,6 +326,16 @@ CLI::App* add_make_command(CLI::App& app, MakeOptions& options) {
       ->check(kNamed);
   command->add_option("--ignore-index", options.ignore_index, "label value of ignored and nodata pixels")
       ->check(integer_in(0, 255));
+  command
+      ->add_option("--shard-tiles", options.shard_tiles,
+                   "write shards of at most N windows each, named like --out with -00000, -00001... "
+                   "(in parallel; a rerun with the same options resumes, keeping complete shards)")
+      ->type_name("N")
+      ->check(integer_in(1, int64_t{1} << 40));
+  command
+      ->add_option("--threads", options.threads,
+                   "threads writing shards (default: this host's cores over its processes); with --shard-tiles")
+      ->check(integer_in(0, 4096));
   return command;
 }
 
@@ -234,27 +345,14 @@ int run_make(MakeOptions config) {
   for (const std::string& path : config.images) images.push_back(std::make_unique<RasterSource>(path));
   std::vector<std::unique_ptr<RasterSource>> labels;
   for (const std::string& path : config.labels) labels.push_back(std::make_unique<RasterSource>(path));
-
   const io::TileArchiveLayout layout = make_layout(config, images);
-  io::TileArchiveWriter writer(config.out, layout);
-  BandAccumulator stats(images.front()->bands());
-  Counts counts;
-  for (size_t i = 0; i < images.size(); ++i) {
-    tile_raster(config, *images[i], labels.empty() ? nullptr : labels[i].get(), static_cast<int32_t>(i), writer, stats,
-                counts);
+  std::vector<WindowGrid> grids;
+  for (const auto& image : images) {
+    grids.push_back(window_grid(image->height(), image->width(), config.tile_size, config.stride));
   }
-  if (counts.written == 0) {
-    throw std::runtime_error("no tile passed the thresholds (" + std::to_string(counts.skipped_nodata) +
-                             " skipped for nodata, " + std::to_string(counts.skipped_ignore) +
-                             " for ignore); nothing written to " + config.out);
-  }
-  writer.set_band_stats(stats.mean(), stats.std());
-  writer.close();
-  std::cout << config.out << ": wrote " << counts.written << " tiles of " << config.tile_size << "x" << config.tile_size
-            << " (" << io::pixel_type_name(layout.pixel_type) << ", " << layout.bands.size() << " bands); skipped "
-            << counts.skipped_nodata << " for nodata > " << config.max_nodata << ", " << counts.skipped_ignore
-            << " for ignore > " << config.max_ignore << "\n";
-  return 0;
+  limit_gdal_cache(int64_t{256} << 20);
+  if (config.shard_tiles == 0) return write_archive(config, layout, images, labels, grids);
+  return write_sharded(config, layout, grids);
 }
 
 }  // namespace da::tiles

@@ -1,4 +1,10 @@
-// `da_tiles make`: cuts rasters (any GDAL format) into a tile archive.
+// `da_tiles make`: cuts rasters (any GDAL format) into a tile archive, or
+// into shards (--shard-tiles) written by several threads and, under mpirun
+// or srun, several processes, each its own shards; a sharded run that is
+// interrupted resumes where it stopped (complete shards are verified and
+// kept). Memory per process: the GDAL block cache (GDAL_CACHEMAX, 256 MiB
+// when unset) plus, per thread, one read of at most 64 MiB of neighbouring
+// windows (and their labels as int32) and one tile.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +30,8 @@ struct MakeOptions {
   std::vector<std::string> classes;  // --classes a,b,c
   std::vector<std::string> bands;    // empty: from the raster
   int64_t ignore_index = 255;
+  int64_t shard_tiles = 0;  // 0: one archive at --out
+  int threads = 0;          // 0: this host's cores over its processes (sharded runs only)
 };
 
 // Declares the subcommand and its options (stored in `options`) on `app`.

@@ -1,5 +1,6 @@
 #include "raster_source.h"
 
+#include <cpl_conv.h>
 #include <gdal.h>
 
 #include <cctype>
@@ -14,6 +15,10 @@ std::string gdal_message() {
 }
 
 }  // namespace
+
+void limit_gdal_cache(int64_t bytes) {
+  if (CPLGetConfigOption("GDAL_CACHEMAX", nullptr) == nullptr) GDALSetCacheMax64(bytes);
+}
 
 RasterSource::RasterSource(const std::string& path) : path_(path) {
   GDALAllRegister();

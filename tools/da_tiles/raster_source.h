@@ -15,6 +15,10 @@ typedef void* GDALDatasetH;
 
 namespace da::tiles {
 
+// Caps GDAL's block cache (shared by all datasets) at `bytes`, unless the
+// user set GDAL_CACHEMAX; GDAL's own default is 5 % of the machine's memory.
+void limit_gdal_cache(int64_t bytes);
+
 class RasterSource {
  public:
   explicit RasterSource(const std::string& path);
