@@ -1,9 +1,12 @@
 #include "dist/bootstrap.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 
 #include "dist/mpi_check.h"
+#include "dist/peer_probe.h"
 
 namespace da::dist {
 namespace {
@@ -65,6 +68,7 @@ Session::Session(int* argc, char*** argv) {
   DA_MPI_CHECK(MPI_Comm_size(node_comm, &world_.local_size));
   DA_MPI_CHECK(MPI_Comm_free(&node_comm));
   g_world = world_;
+  if (world_.size > 1) init_peer_probe(MPI_COMM_WORLD);
 }
 
 Session::~Session() {
@@ -91,6 +95,12 @@ std::string mpi_library_version() {
   std::string version(text, length);
   const auto end = version.find_first_of(",\n");
   return end == std::string::npos ? version : version.substr(0, end);
+}
+
+std::string this_host() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "unknown";
+  return name;
 }
 
 void barrier() {

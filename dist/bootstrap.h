@@ -51,6 +51,9 @@ bool launched_by_mpi();
 // "Open MPI v4.1.4, ..." (the first line of MPI_Get_library_version).
 std::string mpi_library_version();
 
+// This machine's host name ("unknown" if it has none).
+std::string this_host();
+
 // Synchronises all ranks (no-op in a world of one).
 void barrier();
 

@@ -16,6 +16,7 @@
 
 #include "dist/bootstrap.h"
 #include "dist/mpi_check.h"
+#include "dist/peer_probe.h"
 
 #if __has_include(<mpi-ext.h>)
 #include <mpi-ext.h>  // Open MPI: MPIX_CUDA_AWARE_SUPPORT, MPIX_Query_cuda_support
@@ -126,10 +127,23 @@ at::Tensor host_buffer(const at::Tensor& t, bool cuda_aware) {
   return staged;
 }
 
+// Seconds a timed-out rank waits for the others' answers (dist/peer_probe.h).
+constexpr double kProbeWaitS = 5.0;
+
 DistError timeout_error(std::int64_t numel, double timeout_s) {
   return DistError("all_reduce of " + std::to_string(numel) + " values timed out after " +
                    std::to_string(static_cast<int>(timeout_s)) + " s on rank " + std::to_string(world().rank) +
-                   " (another rank failed or never reached it)");
+                   " (another rank failed or never reached it)" + silent_peers_text(kProbeWaitS));
+}
+
+// Buffers of collectives given up on (timed out, or their progress thread
+// stopped during a failure): MPI may still write into them until the job is
+// aborted, so they are never freed.
+void abandon(const at::Tensor& buffer) {
+  static std::mutex mutex;
+  static auto* list = new std::vector<at::Tensor>;
+  const std::lock_guard<std::mutex> lock(mutex);
+  list->push_back(buffer);
 }
 
 class MpiWork : public Work {
@@ -142,7 +156,9 @@ class MpiWork : public Work {
   ~MpiWork() override {
     // A Work dropped without wait() must not leave MPI writing into a freed
     // tensor: complete it (errors are ignored here; wait() reports them).
-    if (request_ != MPI_REQUEST_NULL) MPI_Wait(&request_, MPI_STATUS_IGNORE);
+    // Not after a timeout: the peer may never come (a host lost), and waiting
+    // here, while the timeout's exception unwinds, would hang the rank.
+    if (request_ != MPI_REQUEST_NULL && !timed_out_) MPI_Wait(&request_, MPI_STATUS_IGNORE);
   }
 
   bool test() override {
@@ -160,7 +176,11 @@ class MpiWork : public Work {
     const auto start = std::chrono::steady_clock::now();
     while (!test()) {
       const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      if (waited > timeout_s_) throw timeout_error(tensor_.numel(), timeout_s_);
+      if (waited > timeout_s_) {
+        timed_out_ = true;
+        abandon(tensor_);
+        throw timeout_error(tensor_.numel(), timeout_s_);
+      }
       std::this_thread::yield();
     }
   }
@@ -168,6 +188,7 @@ class MpiWork : public Work {
  private:
   MPI_Request request_;
   double timeout_s_;
+  bool timed_out_ = false;
   at::Tensor tensor_;
   at::Tensor device_tensor_;  // a GPU tensor to copy the result into; undefined on the CPU
 };
@@ -228,13 +249,6 @@ void run_job(JobState& state, const std::function<void()>& collective) {
   state.end();
 }
 
-// Buffers of collectives a stopping progress thread gave up on: MPI may still
-// write into them until the job is aborted, so they are never freed.
-std::vector<at::Tensor>& abandoned_buffers() {
-  static auto* list = new std::vector<at::Tensor>;
-  return *list;
-}
-
 // The body of a threaded all-reduce: started and polled on the progress
 // thread, with the same timeout as the caller-progress path.
 void all_reduce_on_thread(MPI_Comm comm, const at::Tensor& buffer, ReduceOp op, double timeout_s,
@@ -248,7 +262,7 @@ void all_reduce_on_thread(MPI_Comm comm, const at::Tensor& buffer, ReduceOp op, 
     DA_MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
     if (done != 0) return;
     if (thread.stopping()) {
-      abandoned_buffers().push_back(buffer);
+      abandon(buffer);
       throw DistError("all_reduce abandoned: its communicator was closed during a failure");
     }
     if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > timeout_s) {

@@ -97,7 +97,12 @@ da_launch_command() {
       per_node=${per_node%%(*}  # "8(x2)" -> "8"
       # No binding: OMP_NUM_THREADS sizes each rank's pool, and PE=-style
       # core binding breaks where Slurm counts hardware threads as CPUs.
-      DA_LAUNCH=(mpirun -np "$ntasks" --map-by "ppr:${per_node}:node" --bind-to none)
+      # TCP keepalive on mpirun's own connections to its node daemons: a node
+      # that dies or is cut off is noticed within 25 s (10 s idle, then 3
+      # probes 5 s apart) and the job ends naming it; with Open MPI's defaults
+      # (300 s, 9 x 20 s) mpirun would wait 8 minutes for the lost daemon.
+      DA_LAUNCH=(mpirun -np "$ntasks" --map-by "ppr:${per_node}:node" --bind-to none
+        --mca oob_tcp_keepalive_time 10 --mca oob_tcp_keepalive_intvl 5 --mca oob_tcp_keepalive_probes 3)
       local var
       for var in PATH LD_LIBRARY_PATH OMP_NUM_THREADS $(compgen -e | grep -E '^(NCCL_|DA_)' || true); do
         [[ -n "${!var+set}" ]] && DA_LAUNCH+=(-x "$var")

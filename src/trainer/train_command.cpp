@@ -1,8 +1,10 @@
 #include "trainer/train_command.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "config/loader.h"
+#include "dist/bootstrap.h"
 #include "dist/communicator.h"
 #include "log/logging.h"
 #include "run/run_directory.h"
@@ -17,6 +19,9 @@ int run_training(const config::Config& config, const std::string& resume, const 
   dist::barrier();  // the directory exists before any rank opens its log file
   log::add_run_file(run::run_directory(config), world.rank);
   spdlog::info("da_dist {} ranks, run directory {}", world.size, run::run_directory(config));
+  // Which machine each rank is on, for the messages of a job that lost one.
+  spdlog::info("rank {} of {} on host {} (pid {})", world.rank, world.size, dist::this_host(),
+               static_cast<long>(getpid()));
   const bool cuda = setup::uses_cuda(config.run);
   const auto comm = dist::make_communicator({config.dist.backend, config.dist.timeout_s, cuda});
   // With the model on a GPU, the per-step host values (stop flag, logged

@@ -11,6 +11,7 @@
 #include "dist/errors.h"
 #include "dist/local_communicator.h"
 #include "dist/mpi_communicator.h"
+#include "dist/peer_probe.h"
 #include "support/process.h"
 
 namespace da::dist {
@@ -125,6 +126,24 @@ void check_timeout_instead_of_hang(Communicator& comm) {
     MPI_Barrier(MPI_COMM_WORLD);
     comm.all_reduce(t);
   }
+}
+
+// The probe after a timeout (dist/peer_probe.h): ranks that probe answer
+// each other; one that does not is named, with its host.
+TEST(PeerProbe, LiveRanksAnswerSilentOnesAreNamedWithTheirHost) {
+  const Session session(nullptr, nullptr);  // MPI is up already: gathers the host names
+  const auto everyone = silent_peers(30.0, 101);
+  ASSERT_TRUE(everyone.has_value());
+  EXPECT_TRUE(everyone->empty());
+  if (mpi_rank() == 0) {
+    const auto alone = silent_peers(0.5, 102);  // rank 1 never sends tag 102
+    ASSERT_TRUE(alone.has_value());
+    EXPECT_EQ(*alone, std::vector<int>{1});
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  EXPECT_EQ(host_of(1), this_host());
+  EXPECT_EQ(describe_ranks({1}), "rank 1 on host " + this_host());
+  EXPECT_EQ(describe_ranks({0, 1}), "ranks 0, 1 on host " + this_host());
 }
 
 TEST(MpiCommunicator, TimeoutInsteadOfHang) {

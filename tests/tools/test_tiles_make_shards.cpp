@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -107,7 +108,26 @@ TEST_F(ShardedMake, ThreadsWriteTheSingleArchivesTilesInOrder) {
   EXPECT_FALSE(fs::exists(shard(6)));
   EXPECT_EQ(TileArchive(shard(0)).size(), 3);
   EXPECT_EQ(TileArchive(shard(2)).size(), 1);  // the first raster's ninth window
-  EXPECT_TRUE(TileArchive(shard(5)).info().band_mean.has_value());
+  for (int i : {0, 5}) {  // each shard's band statistics are those of its own tiles
+    const TileArchive archive(shard(i));
+    const std::vector<uint8_t> bytes = da::test::all_images(archive);
+    const auto* values = reinterpret_cast<const uint16_t*>(bytes.data());
+    const int64_t band_pixels = 32 * 32;
+    for (int b = 0; b < 2; ++b) {
+      double sum = 0, squares = 0;
+      for (int64_t t = 0; t < archive.size(); ++t) {
+        for (int64_t p = 0; p < band_pixels; ++p) {
+          const double v = values[(t * 2 + b) * band_pixels + p];
+          sum += v;
+          squares += v * v;
+        }
+      }
+      const double n = static_cast<double>(archive.size() * band_pixels), mean = sum / n;
+      ASSERT_TRUE(archive.info().band_mean && archive.info().band_std);
+      EXPECT_NEAR((*archive.info().band_mean)[b], mean, 1e-9 * mean) << "shard " << i << " band " << b;
+      EXPECT_NEAR((*archive.info().band_std)[b], std::sqrt(squares / n - mean * mean), 1e-6) << "shard " << i;
+    }
+  }
   EXPECT_TRUE(fs::exists(dir_ / "shards/train.tiling.json"));
   expect_same_tiles(shard_tiles(), expected);
 }
