@@ -53,6 +53,7 @@ gdal_python=/usr/bin/python3  # Debian's python3-gdal and python3-h5py
 mpi=(mpirun --bind-to none)
 [[ $(id -u) != 0 ]] || mpi+=(--allow-run-as-root --oversubscribe)
 
+mkdir -p "$dir"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB;" \
   "disk: $(df -h "$dir" 2>/dev/null | awk 'NR == 2 {print $1}' || echo "?")"
 mosaic="$("$gdal_python" "$here/make_mosaic.py" "$dir/mosaic" --rasters "$rasters" --size "$size" --bands "$bands" | grep '^RESULT')"
