@@ -56,6 +56,14 @@ models::StateDict read_tensor_dict_from(const std::string& path, const std::stri
 
 std::string method_key(std::size_t i) { return "method_" + std::to_string(i); }
 
+std::map<std::string, double> read_scalars(torch::serialize::InputArchive& archive, const std::string& path) {
+  std::map<std::string, double> scalars;
+  for (const auto& entry : read_value(archive, "scalars", path).toGenericDict()) {
+    scalars[entry.key().toStringRef()] = entry.value().toDouble();
+  }
+  return scalars;
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const CheckpointParts& parts, const TrainingProgress& progress,
@@ -107,9 +115,7 @@ TrainingProgress load_checkpoint(const std::string& path, const CheckpointParts&
   progress.epoch = values[1];
   progress.global_step = values[2];
   progress.position = {values[3], values[4], values[5], values[6]};
-  for (const auto& entry : read_value(archive, "scalars", path).toGenericDict()) {
-    progress.scalars[entry.key().toStringRef()] = entry.value().toDouble();
-  }
+  progress.scalars = read_scalars(archive, path);
 
   const models::StateDict state = read_tensor_dict(archive, "model", path);
   try {
@@ -159,6 +165,12 @@ models::StateDict read_checkpoint_model(const std::string& path) { return read_t
 
 models::StateDict read_checkpoint_method_tensors(const std::string& path) {
   return read_tensor_dict_from(path, "method_tensors");
+}
+
+std::map<std::string, double> read_checkpoint_scalars(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  io::load_checkpoint_file(archive, path, c10::kCPU);
+  return read_scalars(archive, path);
 }
 
 std::string read_checkpoint_config(const std::string& path) {

@@ -51,4 +51,12 @@ models::StateDict read_checkpoint_method_tensors(const std::string& path);
 // The resolved configuration (YAML text) the checkpoint was trained with.
 std::string read_checkpoint_config(const std::string& path);
 
+// The progress scalars alone (TrainingProgress::scalars), without restoring anything.
+std::map<std::string, double> read_checkpoint_scalars(const std::string& path);
+
+// Scalars the trainer records in every checkpoint: the rank count and the
+// batch per rank that wrote it (setup/elastic_resume.h).
+inline constexpr const char* kWorldSizeScalar = "dist/world_size";
+inline constexpr const char* kBatchSizeScalar = "dist/batch_size";
+
 }  // namespace da::setup

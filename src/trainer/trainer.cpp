@@ -21,6 +21,7 @@
 #include "models/domain_batch_norm.h"
 #include "models/weights.h"
 #include "setup/communicator_rank_sum.h"
+#include "setup/elastic_resume.h"
 #include "setup/model_setup.h"
 #include "trainer/preemption.h"
 
@@ -214,6 +215,8 @@ void Trainer::save(const std::string& path) {
   if (world_.rank != 0) return;
   setup::TrainingProgress progress = progress_;
   for (const auto& callback : callbacks_) callback->save_state(progress.scalars);
+  progress.scalars[setup::kWorldSizeScalar] = static_cast<double>(world_.size);
+  progress.scalars[setup::kBatchSizeScalar] = static_cast<double>(config_.data.batch_size);
   if (scaler_) {
     progress.scalars["loss_scaler/scale"] = scaler_->scale();
     progress.scalars["loss_scaler/good_steps"] = static_cast<double>(scaler_->good_steps());
@@ -270,13 +273,9 @@ void Trainer::start_replicas() {
 
 int Trainer::fit(const std::string& resume) {
   install_preemption_handlers();
-  std::string resume_path = resume;
-  if (resume == "auto") {
-    resume_path = run_dir_ + "/checkpoints/last.pt";
-    if (!fs::exists(resume_path)) {
-      spdlog::info("--resume auto: no {} yet, starting afresh", resume_path);
-      resume_path.clear();
-    }
+  const std::string resume_path = setup::resume_checkpoint_path(resume, run_dir_);
+  if (resume == "auto" && resume_path.empty()) {
+    spdlog::info("--resume auto: no {}/checkpoints/last.pt yet, starting afresh", run_dir_);
   }
   const bool resumed = !resume_path.empty();
   if (resumed) {

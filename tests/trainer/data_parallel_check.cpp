@@ -44,6 +44,33 @@ double last_epoch_metric(const std::string& run_dir, const std::string& key) {
   return value;
 }
 
+double CheckpointDifferences::largest() const {
+  double largest = 0;
+  for (const auto& [name, difference] : relative) largest = std::max(largest, difference);
+  return largest;
+}
+
+CheckpointDifferences compare_checkpoints(const std::string& a_path, const std::string& b_path) {
+  auto a = setup::read_checkpoint_model(a_path);
+  auto b = setup::read_checkpoint_model(b_path);
+  for (auto& [name, tensor] : setup::read_checkpoint_method_tensors(a_path)) a["method." + name] = tensor;
+  for (auto& [name, tensor] : setup::read_checkpoint_method_tensors(b_path)) b["method." + name] = tensor;
+  EXPECT_EQ(a.size(), b.size());
+  CheckpointDifferences differences;
+  for (const auto& [name, tensor] : a) {
+    if (!b.count(name)) {
+      ADD_FAILURE() << name << " missing in " << b_path;
+      continue;
+    }
+    if (!tensor.is_floating_point()) continue;
+    differences.method_tensors += name.rfind("method.", 0) == 0;
+    // Relative to the tensor as a whole.
+    const double scale = std::max(tensor.norm().item<double>(), 1e-12);
+    differences.relative[name] = (tensor - b.at(name)).norm().item<double>() / scale;
+  }
+  return differences;
+}
+
 std::size_t expect_two_ranks_equal_one_rank(const std::string& dir, const std::string& method_yaml,
                                             const RankComparison& how) {
   const std::string config = config_file(dir + "/cfg", method_yaml);
@@ -64,28 +91,11 @@ std::size_t expect_two_ranks_equal_one_rank(const std::string& dir, const std::s
   EXPECT_EQ(r2.exit_code, 0) << r2.err;
   if (r1.exit_code != 0 || r2.exit_code != 0) return 0;
 
-  const std::string one_ckpt = dir + "/one/run/checkpoints/last.pt";
-  const std::string two_ckpt = dir + "/two/run/checkpoints/last.pt";
-  auto a = setup::read_checkpoint_model(one_ckpt);
-  auto b = setup::read_checkpoint_model(two_ckpt);
-  for (auto& [name, tensor] : setup::read_checkpoint_method_tensors(one_ckpt)) a["method." + name] = tensor;
-  for (auto& [name, tensor] : setup::read_checkpoint_method_tensors(two_ckpt)) b["method." + name] = tensor;
-  EXPECT_EQ(a.size(), b.size());
-  std::size_t method_tensors = 0;
-  double largest_difference = 0;
-  for (const auto& [name, tensor] : a) {
-    if (!b.count(name)) {
-      ADD_FAILURE() << name << " missing on two ranks";
-      continue;
-    }
-    if (!tensor.is_floating_point()) continue;
-    method_tensors += name.rfind("method.", 0) == 0;
-    // Relative tolerance on each tensor as a whole.
-    const double scale = std::max(tensor.norm().item<double>(), 1e-12);
-    const double difference = (tensor - b.at(name)).norm().item<double>() / scale;
-    EXPECT_LE(difference, how.tolerance) << name;
-    largest_difference = std::max(largest_difference, difference);
-  }
+  const CheckpointDifferences differences =
+      compare_checkpoints(dir + "/one/run/checkpoints/last.pt", dir + "/two/run/checkpoints/last.pt");
+  for (const auto& [name, difference] : differences.relative) EXPECT_LE(difference, how.tolerance) << name;
+  const double largest_difference = differences.largest();
+  const std::size_t method_tensors = differences.method_tensors;
   if (how.expect_some_difference) {
     EXPECT_GT(largest_difference, 0.0) << "the two-rank settings changed nothing";
   }

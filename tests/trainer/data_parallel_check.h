@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,16 @@ ProcessResult run_da_dist(int ranks, const std::string& config, const std::vecto
 
 // The last epoch line's value of `key` in a run's metrics.jsonl (-1 if none).
 double last_epoch_metric(const std::string& run_dir, const std::string& key);
+
+// The floating-point model and method tensors of two checkpoints: each
+// tensor's |a - b| / |a| by name ("model." names as in the state dict,
+// "method.<method>.<name>"), and how many are the methods'.
+struct CheckpointDifferences {
+  std::map<std::string, double> relative;
+  std::size_t method_tensors = 0;
+  double largest() const;
+};
+CheckpointDifferences compare_checkpoints(const std::string& a_path, const std::string& b_path);
 
 struct RankComparison {
   std::string lr = "0.05";                 // SGD's learning rate

@@ -257,6 +257,59 @@ TEST(DataParallel, TwoRanksResumeClassBalancedPseudoLabelsExactlyFromTheMiddleOf
   fs::remove_all(dir);
 }
 
+// Elastic resume (setup/elastic_resume.h): a run preempted in the middle of
+// an epoch (global step 6, the third of epoch 1) on N ranks resumes on M with
+// the checkpoint's global batch of 4 and ends with the model of the
+// uninterrupted N-rank run, up to the order of floating-point sums over the
+// ranks (BatchNorm frozen and SGD, as in the rank-count equality tests).
+TEST(DataParallel, ElasticResumeOnOtherRankCountsKeepsTheGlobalBatch) {
+  const std::string dir = test::make_temp_dir("da_elastic");
+  const std::string plugins =
+      "plugins=[" + test::binary_path("tests/trainer/plugin/libda_test_methods_plugin.so") + "]";
+  const std::string dann = "{name: dann, hidden_size: 8}";
+  for (const auto& [from, to] : std::vector<std::pair<int, int>>{{4, 2}, {2, 4}, {2, 1}}) {
+    const std::string run = dir + "/" + std::to_string(from) + "to" + std::to_string(to);
+    const std::vector<std::string> sets{plugins, "run.max_epochs=2", "model.freeze_bn=true", "optimizer.name=sgd",
+                                        "optimizer.lr=0.05", "data.batch_size=" + std::to_string(4 / from)};
+    auto with_output = [&](const std::string& out) {
+      auto all = sets;
+      all.push_back("run.output_dir=" + run + "/" + out);
+      return all;
+    };
+    const auto straight =
+        run_da_dist(from, config_file(run + "/a", "[" + dann + ", {name: test_preempt_at}]"), with_output("a"));
+    ASSERT_EQ(straight.exit_code, 0) << straight.err;
+    const std::string preempted = config_file(run + "/b", "[" + dann + ", {name: test_preempt_at, step: 6}]");
+    const auto stopped = run_da_dist(from, preempted, with_output("b"));
+    ASSERT_NE(stopped.exit_code, 0) << stopped.err;
+    const std::string last = run + "/b/run/checkpoints/last.pt";
+    const auto resumed = run_da_dist(to, preempted, with_output("b"), last);
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+    const std::string note = last + " was written by " + std::to_string(from) + " ranks x batch " +
+                             std::to_string(4 / from) + " (global batch 4); resuming on " + std::to_string(to) +
+                             " ranks with batch " + std::to_string(4 / to) + " per rank (not data.batch_size " +
+                             std::to_string(4 / from) + ")";
+    EXPECT_NE((resumed.out + resumed.err).find(note), std::string::npos) << resumed.out << resumed.err;
+    const auto differences = test::compare_checkpoints(run + "/a/run/checkpoints/last.pt", last);
+    EXPECT_GT(differences.relative.size(), 0u);
+    for (const auto& [name, difference] : differences.relative) {
+      EXPECT_LE(difference, 1e-5) << from << " -> " << to << " ranks: " << name;
+    }
+  }
+  // A global batch the new rank count cannot share is refused, naming the counts that can.
+  const std::string run = dir + "/refused";
+  const std::string preempted = config_file(run, "[" + dann + ", {name: test_preempt_at, step: 6}]");
+  const std::vector<std::string> sets{plugins, "data.batch_size=2", "run.output_dir=" + run};
+  ASSERT_NE(run_da_dist(2, preempted, sets).exit_code, 0);
+  const auto refused = run_da_dist(3, preempted, sets, run + "/run/checkpoints/last.pt");
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("cannot resume on 3 ranks: " + run + "/run/checkpoints/last.pt was written by 2 ranks x "
+                             "batch 2 (global batch 4), which they cannot share evenly; resume on 1, 2, 4 ranks"),
+            std::string::npos)
+      << refused.err;
+  fs::remove_all(dir);
+}
+
 TEST(TrainCommand, BadInputsExitWithTheirMessage) {
   const std::string dir = test::make_temp_dir("da_bad_input");
   const std::string config = config_file(dir + "/cfg", "{name: source_only}");
