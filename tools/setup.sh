@@ -73,4 +73,5 @@ BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" \
   -DDA_PYTHON="$PY" ${NCCL_ROOT:+-DNCCL_ROOT="$NCCL_ROOT"} ${CMAKE_ARGS:-}
-cmake --build "$BUILD_DIR" -j "$JOBS"
+# SETUP_NO_BUILD: configure only (tools/sanitize.sh builds chosen targets itself).
+[[ -n "${SETUP_NO_BUILD:-}" ]] || cmake --build "$BUILD_DIR" -j "$JOBS"
