@@ -164,6 +164,14 @@ wait_job() {
   JOB_S=$((SECONDS - start))
 }
 SECOND_EPOCH='"kind": ?"step", ?"epoch": ?1,'
+# expect_failed_within LIMIT WHY: waits for the job (60 s at most); it must
+# have ended non-zero within LIMIT seconds (WHY: what the limit is made of).
+expect_failed_within() {
+  wait_job 60
+  say "the job ended after $JOB_S s with status $JOB_RC"
+  [[ "$JOB_RC" != hung && "$JOB_RC" != 0 ]] || fail "the job's status is $JOB_RC, expected it to end non-zero"
+  ((JOB_S <= $1)) || fail "the job took $JOB_S s to end, more than $1 ($2)"
+}
 
 test_kill() {
   say "uninterrupted reference: 2 hosts x 2 ranks, 4 epochs"
@@ -178,10 +186,7 @@ test_kill() {
   [[ -n "$victim" ]] || die "no da_dist process in host 2's namespace"
   say "SIGKILL of da_dist pid $victim on host da${ID}h2"
   kill -9 "$victim"
-  wait_job 60
-  say "the job ended after $JOB_S s with status $JOB_RC"
-  [[ "$JOB_RC" != hung && "$JOB_RC" != 0 ]] || fail "the job's status is $JOB_RC, expected non-zero"
-  ((JOB_S <= 30)) || fail "the job took $JOB_S s to end, more than 30"
+  expect_failed_within 30 "the issue's bound for a lost rank"
   local named
   named=$(grep -E "rank [23]\b.*(da${ID}h2|$NET\.2)" "$TMP/killed.log" | head -n 1)
   [[ -n "$named" ]] || { tail -n 20 "$TMP/killed.log" >&2; fail "the output names neither the rank nor the host that went"; }
@@ -206,10 +211,7 @@ test_cut() {
   wait_for_line "$TMP/cut/demo/metrics.jsonl" "$SECOND_EPOCH" 120 "$JOB_PID" "a step of the second epoch"
   say "cutting host da${ID}h2's link"
   bash "$HOSTS" cut "$ID" 2
-  wait_job 60
-  say "the job ended after $JOB_S s with status $JOB_RC"
-  [[ "$JOB_RC" != hung && "$JOB_RC" != 0 ]] || fail "the job's status is $JOB_RC, expected it to end non-zero"
-  ((JOB_S <= 35)) || fail "the job took $JOB_S s to end, more than mpirun's keepalive (25 s) + 10"
+  expect_failed_within 35 "mpirun's keepalive, 25 s, + 10"
   local named
   named=$(grep -E "Remote daemon: .* on node $NET\.2\b" "$TMP/cut.log" | head -n 1)
   [[ -n "$named" ]] || { tail -n 30 "$TMP/cut.log" >&2; fail "mpirun did not name the lost node $NET.2"; }
@@ -228,10 +230,7 @@ test_stop() {
   [[ -n "$rank2" ]] || rank2=$(pids_on_host 2 | head -n 1)
   say "SIGSTOP of rank 2 (pid $rank2)"
   kill -STOP "$rank2"
-  wait_job 60
-  say "the job ended after $JOB_S s with status $JOB_RC"
-  [[ "$JOB_RC" != hung && "$JOB_RC" != 0 ]] || fail "the job's status is $JOB_RC, expected it to end non-zero"
-  ((JOB_S <= 30)) || fail "the job took $JOB_S s to end, more than dist.timeout_s (10) + the probe (5) + 15"
+  expect_failed_within 30 "dist.timeout_s 10 + the probe 5 + 15"
   local named
   named=$(grep -E "timed out after 10 s on rank [013] .*; no answer within 5 s from rank 2 on host da${ID}h2" \
     "$TMP/stop.log" | sed 's/.*da_dist: /da_dist: /' | head -n 1)
@@ -255,8 +254,7 @@ test_checkpoint_kill() {
     "$python" "$SRC/tests/hosts/kill_during_write.py" "$TMP/ckpt/demo/checkpoints" "$rank0" 240 > "$TMP/watch.log" 2>&1 ||
       { cat "$TMP/watch.log" >&2; wait_job 5; die "rank 0 was not caught writing a checkpoint"; }
     say "$(cat "$TMP/watch.log")"
-    wait_job 60
-    [[ "$JOB_RC" != hung && "$JOB_RC" != 0 ]] || fail "the job's status is $JOB_RC, expected non-zero"
+    expect_failed_within 60 "a rank killed"
     if ls "$TMP/ckpt/demo/checkpoints" | grep -q '\.tmp\.'; then
       caught=yes
       break
