@@ -1,6 +1,7 @@
 #include "io/tile_archive.h"
 
 #include <cmath>
+#include <limits>
 #include <filesystem>
 
 #include "io/hdf5_attributes.h"
@@ -121,6 +122,19 @@ void TileArchive::open_images() {
   if (shape[0] == 0) throw ArchiveError(path_, "/images", "empty archive (0 tiles)");
   if (shape[2] == 0 || shape[3] == 0) {
     throw ArchiveError(path_, "/images", "empty tiles (shape " + shape_to_string(shape) + ")");
+  }
+  // Checked in floating point: H x W of a damaged file can overflow 64 bits.
+  const double tile_bytes = static_cast<double>(shape[1]) * static_cast<double>(shape[2]) *
+                            static_cast<double>(shape[3]) * static_cast<double>(pixel_size(info_.pixel_type));
+  if (tile_bytes > static_cast<double>(kMaxTileBytes)) {
+    throw ArchiveError(path_, "/images",
+                       "tiles of " + shape_to_string({shape[1], shape[2], shape[3]}) + " " +
+                           pixel_type_name(info_.pixel_type) + " values exceed the " +
+                           std::to_string(kMaxTileBytes >> 20) + " MiB a tile may hold");
+  }
+  if (shape[0] > static_cast<hsize_t>(std::numeric_limits<int64_t>::max())) {
+    throw ArchiveError(path_, "/images", "a tile count of " + std::to_string(shape[0]) + " (shape " +
+                                             shape_to_string(shape) + ") is beyond any real archive");
   }
   info_.num_tiles = static_cast<int64_t>(shape[0]);
   info_.height = static_cast<int64_t>(shape[2]);

@@ -21,6 +21,11 @@ namespace da::io {
 // The newest format version this reader understands.
 inline constexpr int64_t kTileArchiveVersion = 1;
 
+// The largest tile (C x H x W x pixel size) a reader accepts: 1 GiB, far
+// above real tiles (4096^2 x 16 bands of float32), so that a damaged shape
+// is an error rather than an allocation that takes the machine's memory.
+inline constexpr int64_t kMaxTileBytes = int64_t{1} << 30;
+
 // What the root attributes and dataset shapes say about an archive.
 struct ArchiveInfo {
   int64_t version = kTileArchiveVersion;

@@ -5,19 +5,21 @@
 #include <stdexcept>
 #include <string>
 
+#include "io/one_line.h"
+
 namespace da::config {
 
 // A problem with the configuration (file, YAML, key, type or value). The
 // message is one line and names the YAML path.
 class ConfigError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit ConfigError(const std::string& message) : std::runtime_error(io::one_line(message)) {}
 };
 
 // A problem with the command line itself.
 class UsageError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit UsageError(const std::string& message) : std::runtime_error(io::one_line(message)) {}
 };
 
 }  // namespace da::config

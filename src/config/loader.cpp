@@ -23,8 +23,12 @@ YAML::Node parse_yaml(const std::string& text, const std::string& origin) {
 
 std::string read_file(const fs::path& path, const std::string& what) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw ConfigError(what + " '" + path.string() + "' not found");
-  if (fs::is_directory(path, ec)) throw ConfigError(what + " '" + path.string() + "' is a directory");
+  const fs::file_status status = fs::status(path, ec);
+  if (status.type() == fs::file_type::not_found) throw ConfigError(what + " '" + path.string() + "' not found");
+  if (ec) throw ConfigError(what + " '" + path.string() + "': " + ec.message());
+  if (fs::is_directory(status)) throw ConfigError(what + " '" + path.string() + "' is a directory");
+  // A device or pipe (include: /dev/zero) would be read forever.
+  if (!fs::is_regular_file(status)) throw ConfigError(what + " '" + path.string() + "' is not a regular file");
   std::ifstream in(path);
   if (!in) throw ConfigError(what + " '" + path.string() + "' cannot be read");
   std::stringstream buffer;
@@ -66,7 +70,9 @@ YAML::Node resolve_includes(YAML::Node node, const fs::path& dir, const std::str
   YAML::Node merged(YAML::NodeType::Map);
   for (const auto& file : files) {
     const fs::path path = fs::path(file).is_absolute() ? fs::path(file) : dir / file;
-    const std::string key = fs::weakly_canonical(path).string();
+    std::error_code ec;
+    const std::string key = fs::weakly_canonical(path, ec).string();
+    if (ec) throw ConfigError(origin + ": included file '" + path.string() + "': " + ec.message());
     if (chain.count(key)) throw ConfigError(origin + ": include cycle through '" + path.string() + "'");
     const std::string text = read_file(path, origin + ": included file");
     chain.insert(key);
@@ -148,7 +154,8 @@ Config parse_config(const std::string& yaml_text, const std::string& origin,
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   const std::string text = read_file(path, "config file");
-  std::set<std::string> chain{fs::weakly_canonical(path).string()};
+  std::error_code ec;  // read_file succeeded: the path resolves
+  std::set<std::string> chain{fs::weakly_canonical(path, ec).string()};
   return from_text(text, path, fs::path(path).parent_path(), overrides, chain);
 }
 

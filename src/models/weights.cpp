@@ -97,7 +97,9 @@ LoadReport load_state_dict(torch::nn::Module& model, const StateDict& state, con
   std::vector<std::string> mismatched;
   std::vector<std::pair<at::Tensor, at::Tensor>> copies;  // (destination, source)
   std::set<std::string> seen;                             // model keys found in the file
-  for (const auto& [file_key, tensor] : state) {
+  for (const auto& entry : state) {
+    const std::string& file_key = entry.first;  // named, not a structured binding: lambdas capture it (C++17)
+    const at::Tensor& tensor = entry.second;
     const bool ignored = std::any_of(options.ignored_prefixes.begin(), options.ignored_prefixes.end(),
                                      [&](const std::string& p) { return starts_with(file_key, p); });
     if (ignored) continue;
