@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Fuzzes what da_dist parses (issue #25) with libFuzzer, ASan and UBSan:
 #
-#   bash tools/fuzz.sh [--seconds N] [TARGET...]
+#   bash tools/fuzz.sh [--seconds N] [--jobs J] [TARGET...]
 #
 # TARGETs: tile_archive, config, checkpoint, command_line (default: all),
-# each for N seconds (default 1800), as many at once as there are cores.
+# each for N seconds (default 1800), J at once (default: one per core).
+# Each runs in libFuzzer's fork mode, so a finding is saved and the run
+# goes on for its whole time.
 # Builds in build-fuzz/ with clang (tools/setup.sh's dependencies), writes
 # fresh seeds (our archive writer, h5py, conf/, a checkpoint, command lines:
 # tests/fuzz/fuzz_seeds.cpp) next to the inputs already in
@@ -16,12 +18,14 @@
 set -euo pipefail
 
 seconds=1800
+jobs=$(nproc)
 targets=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
     tile_archive|config|checkpoint|command_line) targets+=("$1"); shift ;;
-    *) echo "usage: tools/fuzz.sh [--seconds N] [tile_archive|config|checkpoint|command_line...]" >&2; exit 2 ;;
+    *) echo "usage: tools/fuzz.sh [--seconds N] [--jobs J] [tile_archive|config|checkpoint|command_line...]" >&2; exit 2 ;;
   esac
 done
 ((${#targets[@]})) || targets=(tile_archive config checkpoint command_line)
@@ -49,26 +53,27 @@ run_target() {
   local dirs=("$work/corpus/$target" "$work/seeds/$target")
   [[ -d "$regressions" ]] && dirs+=("$regressions")
   # -close_fd_mask=1: inspect --verify prints its report on stdout for every input.
-  "$build/tests/fuzz/fuzz_$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
-    -close_fd_mask=1 -print_final_stats=1 -artifact_prefix="$work/findings/$target/" "${dirs[@]}" \
+  "$build/tests/fuzz/fuzz_$target" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
+    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -close_fd_mask=1 \
+    -artifact_prefix="$work/findings/$target/" "${dirs[@]}" \
     > "$work/logs/$target.log" 2>&1 || true
 }
 running=0
 for target in "${targets[@]}"; do
   run_target "$target" &
   running=$((running + 1))
-  if ((running >= $(nproc))); then wait -n; running=$((running - 1)); fi
+  if ((running >= jobs)); then wait -n; running=$((running - 1)); fi
 done
 wait
 
 printf '%-14s %8s %14s %8s %9s\n' target seconds executions corpus findings
 for target in "${targets[@]}"; do
   log="$work/logs/$target.log"
-  # "Done N runs in S second(s)" when the time ran out; a finding stops it earlier.
-  done_line=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" || true)
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
-  time=$(echo "$done_line" | awk '{print $5}')
-  printf '%-14s %8s %14s %8s %9s\n' "$target" "${time:-stopped}" "$runs" "$(ls "$work/corpus/$target" | wc -l)" \
+  # Fork mode's progress lines: "#RUNS: cov: ... time: SECONDS ..."; the last one counts.
+  last=$(grep -a -o '^#[0-9]*: cov: .* time: [0-9]*s' "$log" | tail -1)
+  runs=$(echo "$last" | sed -n 's/^#\([0-9]*\):.*/\1/p')
+  time=$(echo "$last" | sed -n 's/.* time: \([0-9]*\)s$/\1/p')
+  printf '%-14s %8s %14s %8s %9s\n' "$target" "${time:-?}" "${runs:-?}" "$(ls "$work/corpus/$target" | wc -l)" \
     "$(ls "$work/findings/$target" | wc -l)"
 done
 echo "logs: $work/logs; findings: $work/findings"

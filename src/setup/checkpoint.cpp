@@ -13,6 +13,18 @@ namespace {
 
 constexpr std::int64_t kFormatVersion = 1;
 
+// Runs `read`, turning Torch's errors about what a damaged file holds (an
+// entry of the wrong type, an invalid RNG state) into one line naming it.
+template <typename Read>
+auto naming_damage(const std::string& path, Read read) {
+  try {
+    return read();
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    throw std::runtime_error("checkpoint " + path + " is damaged: " + what.substr(0, what.find('\n')));
+  }
+}
+
 c10::IValue tensor_dict(const torch::nn::Module& model) {
   c10::Dict<std::string, at::Tensor> dict;
   for (const auto& item : model.named_parameters()) dict.insert(item.key(), item.value().detach());
@@ -51,7 +63,7 @@ models::StateDict read_tensor_dict(torch::serialize::InputArchive& archive, cons
 models::StateDict read_tensor_dict_from(const std::string& path, const std::string& key) {
   torch::serialize::InputArchive archive;
   io::load_checkpoint_file(archive, path, c10::kCPU);
-  return read_tensor_dict(archive, key, path);
+  return naming_damage(path, [&] { return read_tensor_dict(archive, key, path); });
 }
 
 std::string method_key(std::size_t i) { return "method_" + std::to_string(i); }
@@ -101,7 +113,9 @@ void save_checkpoint(const std::string& path, const CheckpointParts& parts, cons
   io::save_checkpoint_file(archive, path);
 }
 
-TrainingProgress load_checkpoint(const std::string& path, const CheckpointParts& parts) {
+namespace {
+
+TrainingProgress restore(const std::string& path, const CheckpointParts& parts) {
   // Onto the device the model now lives on: the optimizer's state follows.
   const auto parameters = parts.model.parameters();
   const c10::Device device = parameters.empty() ? c10::Device(c10::kCPU) : parameters.front().device();
@@ -161,6 +175,12 @@ TrainingProgress load_checkpoint(const std::string& path, const CheckpointParts&
   return progress;
 }
 
+}  // namespace
+
+TrainingProgress load_checkpoint(const std::string& path, const CheckpointParts& parts) {
+  return naming_damage(path, [&] { return restore(path, parts); });
+}
+
 models::StateDict read_checkpoint_model(const std::string& path) { return read_tensor_dict_from(path, "model"); }
 
 models::StateDict read_checkpoint_method_tensors(const std::string& path) {
@@ -170,13 +190,13 @@ models::StateDict read_checkpoint_method_tensors(const std::string& path) {
 std::map<std::string, double> read_checkpoint_scalars(const std::string& path) {
   torch::serialize::InputArchive archive;
   io::load_checkpoint_file(archive, path, c10::kCPU);
-  return read_scalars(archive, path);
+  return naming_damage(path, [&] { return read_scalars(archive, path); });
 }
 
 std::string read_checkpoint_config(const std::string& path) {
   torch::serialize::InputArchive archive;
   io::load_checkpoint_file(archive, path, c10::kCPU);
-  return read_value(archive, "config", path).toStringRef();
+  return naming_damage(path, [&] { return read_value(archive, "config", path).toStringRef(); });
 }
 
 }  // namespace da::setup
