@@ -42,4 +42,8 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:check_initialization_order=
 export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export TSAN_OPTIONS="suppressions=$supp/tsan.supp:halt_on_error=0:second_deadlock_stack=1"
+# Torch's intra-op pool is OpenMP (libgomp, uninstrumented): TSan cannot see
+# its barriers and reports every parallel Torch kernel. One OpenMP thread
+# keeps the threads TSan checks ours (loader workers, communication thread).
+[[ "$kind" == thread ]] && export OMP_NUM_THREADS=1
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)" "${ctest_args[@]}"

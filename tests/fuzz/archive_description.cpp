@@ -14,6 +14,10 @@ namespace {
 using io::H5Handle;
 
 constexpr size_t kMaxValueBytes = size_t{1} << 20;  // per record: keeps files and runs small
+// A chunk HDF5 fills in memory to write rows into, or a contiguous dataset
+// it fills on disk at the first write: larger ones are left unwritten (the
+// builder's limit, not the reader's: a dataset's extent may still be absurd).
+constexpr double kMaxFilledBytes = 64.0 * (1 << 20);
 constexpr int kMaxDatasetRank = 5;
 
 enum TypeClass : uint8_t { kSigned, kUnsigned, kFloat, kFixedString, kVariableString, kTypeClasses };
@@ -156,7 +160,10 @@ void add_dataset(hid_t file, FuzzBytes& in, Dataset& last) {
                                     : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), max_dims.data()),
                        H5Sclose);
   const H5Handle create(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  double chunk_bytes = static_cast<double>(H5Tget_size(type.get()));
+  for (hsize_t c : chunk) chunk_bytes *= static_cast<double>(c);
   if (layout & 1 && !dims.empty()) {
+    if (chunk_bytes > kMaxFilledBytes) return;
     H5Pset_chunk(create.get(), static_cast<int>(chunk.size()), chunk.data());
     if (layout & 8) H5Pset_fletcher32(create.get());
     if (layout & 2) H5Pset_shuffle(create.get());
@@ -190,6 +197,9 @@ void add_rows(FuzzBytes& in, const Dataset& last) {
   const H5Handle type = make_type(last.code);
   const hsize_t elements = element_count(block);
   if (count == 0 || elements > kMaxValueBytes || first + count > last.dims[0]) return;
+  double dataset_bytes = static_cast<double>(H5Tget_size(type.get()));
+  for (hsize_t d : last.dims) dataset_bytes *= static_cast<double>(d);
+  if (!last.chunked && dataset_bytes > kMaxFilledBytes) return;
   std::string raw = in.bytes(elements * H5Tget_size(type.get()));
   raw.resize(elements * H5Tget_size(type.get()), '\0');
   std::vector<hsize_t> start(block.size(), 0);

@@ -19,7 +19,9 @@
 //   type: class byte (% 5: signed, unsigned, float, fixed string,
 //         variable string) and a size byte.
 // Records that HDF5 refuses (a chunk offset off the grid, a rank-0 chunked
-// dataset) are skipped: the description still makes a file.
+// dataset) are skipped, and so are chunks over 64 MiB and rows written into
+// a contiguous dataset over 64 MiB (HDF5 would fill them whole): the
+// description still makes a file, in bounded time.
 #pragma once
 
 #include <cstddef>
