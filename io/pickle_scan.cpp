@@ -56,6 +56,7 @@ std::string too_long(const char* what, uint64_t length, size_t offset, size_t le
 
 std::string pickle_length_problem(const uint8_t* data, size_t size) {
   size_t at = 0;
+  uint64_t memo_size = 0;  // entries the memo holds so far: picklers number them in order
   while (at < size) {
     const size_t offset = at;
     const uint8_t op = data[at++];
@@ -66,11 +67,20 @@ std::string pickle_length_problem(const uint8_t* data, size_t size) {
       case Argument::kUnknown:
         return "";
       case Argument::kNone:
+        if (op == 0x94) ++memo_size;  // MEMOIZE
         break;
       case Argument::kFixed:
         if (left < layout.bytes) return "opcode at offset " + std::to_string(offset) + " cut short by the end";
         if (op == 0x95 && little_endian(data + at, 8) > left - 8) {
           return too_long("frame", little_endian(data + at, 8), offset, left - 8);
+        }
+        if (op == 'q' || op == 'r') {  // BINPUT, LONG_BINPUT: Torch grows its memo to the index
+          const uint64_t index = little_endian(data + at, layout.bytes);
+          if (index > memo_size) {
+            return "memo index " + std::to_string(index) + " at offset " + std::to_string(offset) + ", " +
+                   std::to_string(memo_size) + " entries stored";
+          }
+          if (index == memo_size) ++memo_size;
         }
         at += layout.bytes;
         break;

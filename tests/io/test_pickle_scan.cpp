@@ -39,6 +39,9 @@ TEST(PickleScan, DeclaredLengthsPastTheEndAreNamed) {
   std::string long_long = kProtocol2;
   long_long[63] = '\x7f';  // LONG1 of 127 bytes
   EXPECT_EQ(problem(long_long), "a long integer of 127 bytes at offset 62, 39 bytes left");
+  std::string far_memo = kProtocol2;
+  far_memo.replace(13, 2, std::string("r\x00\x00\x00\x70", 5));  // q\x01 -> LONG_BINPUT 0x70000000
+  EXPECT_EQ(problem(far_memo), "memo index 1879048192 at offset 13, 1 entries stored");
   EXPECT_EQ(problem(std::string("\x80\x02X\x05\x00", 5)), "opcode at offset 2 cut short by the end");
   EXPECT_EQ(problem(std::string("\x80\x02" "c_codecs\nencode", 16)), "a line at offset 2 has no end");
 }
