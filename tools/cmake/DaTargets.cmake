@@ -77,8 +77,11 @@ function(da_add_unit_tests binary)
   if(NOT A_TIMEOUT)
     set(A_TIMEOUT 120)
   endif()
+  # DISCOVERY_TIMEOUT: listing the tests starts Torch, which under ASan with
+  # slow unwinding (tools/sanitize.sh) takes 5 s, CMake's default limit.
   gtest_discover_tests(${binary}
     DISCOVERY_MODE PRE_TEST
+    DISCOVERY_TIMEOUT 60
     PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT} ENVIRONMENT "CUDA_VISIBLE_DEVICES=")
 endfunction()
 
