@@ -147,6 +147,18 @@ TEST_F(ConfigFiles, IncludeErrors) {
   EXPECT_EQ(load_error(path("c.yaml")), path("c.yaml") + ": included file '" + path("nope.yaml") + "' not found");
 }
 
+// A device is refused rather than read forever; a name the file system
+// refuses is the system's reason; quoted text stays on one line.
+TEST_F(ConfigFiles, IncludesThatCannotBeReadAreNamed) {
+  write_text(path("dev.yaml"), "include: /dev/zero\n");
+  EXPECT_EQ(load_error(path("dev.yaml")), path("dev.yaml") + ": included file '/dev/zero' is not a regular file");
+  const std::string long_name(300, 'x');
+  write_text(path("long.yaml"), "include: " + long_name + ".yaml\n");
+  EXPECT_EQ(load_error(path("long.yaml")),
+            path("long.yaml") + ": included file '" + path(long_name + ".yaml") + "': File name too long");
+  EXPECT_STREQ(ConfigError("a\nb\tc\x01" "d\x7f\u00e9").what(), "a\\nb\\tc\\x01d\\x7f\u00e9");
+}
+
 TEST_F(ConfigFiles, MissingFile) {
   EXPECT_EQ(load_error(path("absent.yaml")), "config file '" + path("absent.yaml") + "' not found");
 }
