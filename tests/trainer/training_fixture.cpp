@@ -1,20 +1,36 @@
 #include "trainer/training_fixture.h"
 
+#include <filesystem>
 #include <stdexcept>
 
 #include "support/process.h"
 
 namespace da::test {
 
-const std::string& synth_data_dir() {
-  static const std::string dir = [] {
-    const std::string out = make_temp_dir("da_trainer_data");
+namespace {
+
+// ctest runs every test in a process of its own: each makes the data once
+// and removes it when the process ends.
+struct SynthData {
+  std::string dir = make_temp_dir("da_trainer_data");
+  SynthData() {
     const ProcessResult r = run_process(binary_path("tools/da_tiles/da_tiles"),
-                                        {"synth", "--out", out, "--tiles", "16", "--val-tiles", "8", "--size", "32"});
-    if (r.exit_code != 0) throw std::runtime_error("da_tiles synth failed: " + r.err);
-    return out;
-  }();
-  return dir;
+                                        {"synth", "--out", dir, "--tiles", "16", "--val-tiles", "8", "--size", "32"});
+    if (r.exit_code != 0) {
+      std::filesystem::remove_all(dir);
+      throw std::runtime_error("da_tiles synth failed: " + r.err);
+    }
+  }
+  ~SynthData() { std::filesystem::remove_all(dir); }
+  SynthData(const SynthData&) = delete;
+  SynthData& operator=(const SynthData&) = delete;
+};
+
+}  // namespace
+
+const std::string& synth_data_dir() {
+  static const SynthData data;
+  return data.dir;
 }
 
 config::Config training_config(const std::string& run_dir, const std::string& method_yaml,

@@ -43,6 +43,10 @@ void expect_identical(const RunResult& a, const RunResult& b) {
 
 void TrainingTest::SetUp() { dir_ = make_temp_dir("da_training"); }
 
-void TrainingTest::TearDown() { std::filesystem::remove_all(dir_); }
+// training_config writes <run_dir>.yaml beside the run: remove dir_'s too.
+void TrainingTest::TearDown() {
+  std::filesystem::remove_all(dir_);
+  std::filesystem::remove(dir_ + ".yaml");
+}
 
 }  // namespace da::test
