@@ -19,6 +19,8 @@ extern char** environ;
 namespace da::test {
 namespace fs = std::filesystem;
 
+double timeout_scale() { return DA_TEST_TIMEOUT_SCALE; }
+
 ProcessResult run_process(const std::string& program, const std::vector<std::string>& args,
                           const std::vector<std::string>& extra_env, double timeout_s) {
   int out_pipe[2], err_pipe[2];
@@ -42,7 +44,8 @@ ProcessResult run_process(const std::string& program, const std::vector<std::str
   close(out_pipe[1]);
   close(err_pipe[1]);
   ProcessResult result;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s * timeout_scale());
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   int open_fds = 2;
   bool timed_out = false;

@@ -14,9 +14,15 @@ struct ProcessResult {
 };
 
 // Runs `program` with `args` (no shell), optional environment additions
-// ("KEY=VALUE"), and waits at most `timeout_s` seconds (then kills it).
+// ("KEY=VALUE"), and waits at most `timeout_s` * timeout_scale() seconds
+// (then kills it).
 ProcessResult run_process(const std::string& program, const std::vector<std::string>& args,
                           const std::vector<std::string>& extra_env = {}, double timeout_s = 120);
+
+// How many times longer than a plain build's the limits on waiting are: 1,
+// or more in a sanitizer build, whose code runs several times slower
+// (DA_TEST_TIMEOUT_SCALE in CMakeLists.txt).
+double timeout_scale();
 
 // Path of a built binary: <build dir>/<relative>. The build, source and
 // Python paths are the build's own unless DA_TEST_BINARY_DIR,

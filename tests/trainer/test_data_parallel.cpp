@@ -349,7 +349,7 @@ TEST(DataParallel, AFailingRankEndsTheJobQuickly) {
                               "run.output_dir=" + dir + "/out"});
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_LT(seconds, 30.0);
+  EXPECT_LT(seconds, 30.0 * test::timeout_scale());
   EXPECT_NE(r.err.find("error on rank 1: test_fail_at: injected failure at step 3"), std::string::npos) << r.err;
   fs::remove_all(dir);
 }

@@ -77,6 +77,7 @@ function(da_add_unit_tests binary)
   if(NOT A_TIMEOUT)
     set(A_TIMEOUT 120)
   endif()
+  math(EXPR A_TIMEOUT "${A_TIMEOUT} * ${DA_TEST_TIMEOUT_SCALE}")
   # DISCOVERY_TIMEOUT: listing the tests starts Torch, which under ASan with
   # slow unwinding (tools/sanitize.sh) takes 5 s, CMake's default limit.
   gtest_discover_tests(${binary}
@@ -94,6 +95,7 @@ function(da_add_mpi_test name)
   if(NOT A_TIMEOUT)
     set(A_TIMEOUT 180)
   endif()
+  math(EXPR A_TIMEOUT "${A_TIMEOUT} * ${DA_TEST_TIMEOUT_SCALE}")
   add_test(NAME ${name}
     COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${A_NP} --oversubscribe
             ${MPIEXEC_PREFLAGS} $<TARGET_FILE:${A_BINARY}> ${MPIEXEC_POSTFLAGS} ${A_ARGS})
