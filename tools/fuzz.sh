@@ -3,12 +3,13 @@
 #
 #   bash tools/fuzz.sh [--seconds N] [--jobs J] [TARGET...]
 #
-# TARGETs: tile_archive, config, checkpoint, command_line (default: all),
+# TARGETs: tile_archive, config, checkpoint, command_line, raster (default: all),
 # each for N seconds (default 1800), J at once (default: one per core).
 # Each runs in libFuzzer's fork mode, so a finding is saved and the run
 # goes on for its whole time.
 # Builds in build-fuzz/ with clang (tools/setup.sh's dependencies), writes
-# fresh seeds (our archive writer, h5py, conf/, a checkpoint, command lines:
+# fresh seeds (our archive writer, h5py, conf/, a checkpoint, command lines,
+# GeoTIFFs GDAL writes:
 # tests/fuzz/fuzz_seeds.cpp) next to the inputs already in
 # tests/fuzz/regressions, and keeps each target's growing corpus in
 # build-fuzz/fuzz/corpus/<target>. A crash, leak, hang (> 10 s), input
@@ -24,11 +25,11 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
-    tile_archive|config|checkpoint|command_line) targets+=("$1"); shift ;;
-    *) echo "usage: tools/fuzz.sh [--seconds N] [--jobs J] [tile_archive|config|checkpoint|command_line...]" >&2; exit 2 ;;
+    tile_archive|config|checkpoint|command_line|raster) targets+=("$1"); shift ;;
+    *) echo "usage: tools/fuzz.sh [--seconds N] [--jobs J] [tile_archive|config|checkpoint|command_line|raster...]" >&2; exit 2 ;;
   esac
 done
-((${#targets[@]})) || targets=(tile_archive config checkpoint command_line)
+((${#targets[@]})) || targets=(tile_archive config checkpoint command_line raster)
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -52,9 +53,14 @@ run_target() {
   local regressions="$root/tests/fuzz/regressions/$target"
   local dirs=("$work/corpus/$target" "$work/seeds/$target")
   [[ -d "$regressions" ]] && dirs+=("$regressions")
-  # -close_fd_mask=1: inspect --verify prints its report on stdout for every input.
+  # -close_fd_mask=1: inspect --verify prints its report on stdout for every
+  # input; 3 for raster: make's progress line goes to stderr too (libFuzzer
+  # and the sanitizers report on a copy of stderr; replay a finding to see
+  # the target's message).
+  local close_fds=1
+  [[ "$target" == raster ]] && close_fds=3
   "$build/tests/fuzz/fuzz_$target" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -close_fd_mask=1 \
+    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -close_fd_mask="$close_fds" \
     -artifact_prefix="$work/findings/$target/" "${dirs[@]}" \
     > "$work/logs/$target.log" 2>&1 || true
 }

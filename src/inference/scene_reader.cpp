@@ -80,6 +80,14 @@ SceneReader::SceneReader(const std::string& scene, const CheckpointModel& model,
     margin_ = window.overlap / 2;
     padded_height_ = std::max(height_ + 2 * margin_, window.window);
     padded_width_ = std::max(width_ + 2 * margin_, window.window);
+    // Reads go a strip of whole rows at a time: a header can claim any width
+    // (a sparse TIFF of a few kilobytes, 2^31 columns), which would otherwise
+    // be allocated before anything is read.
+    if (bands_ * padded_width_ * static_cast<std::int64_t>(sizeof(float)) > kMaxRowBytes) {
+      throw std::runtime_error(scene + ": a row of " + std::to_string(width_) + " pixels x " + std::to_string(bands_) +
+                               " bands is over " + std::to_string(kMaxRowBytes >> 20) +
+                               " MiB as float: split the scene (e.g. gdal_translate -srcwin)");
+    }
     columns_ = at::empty({padded_width_}, at::kLong);
     auto* column = columns_.data_ptr<std::int64_t>();
     for (std::int64_t x = 0; x < padded_width_; ++x) column[x] = reflect(x - margin_, width_);

@@ -1,7 +1,8 @@
 // da_fuzz_seeds OUT_DIR [ARCHIVE.h5...]: writes each fuzz target's seed
 // corpus under OUT_DIR/<target>/: tile archives from our writer (and the
 // archives named, h5py's: h5py_seed_archives.py) as descriptions, conf/'s
-// configs, a checkpoint, and command lines from the README's examples.
+// configs, a checkpoint, command lines from the README's examples and
+// GeoTIFFs GDAL writes.
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -129,7 +130,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path out = argv[1];
-  for (const char* target : {"tile_archive", "config", "checkpoint", "command_line"}) fs::create_directories(out / target);
+  for (const char* target : {"tile_archive", "config", "checkpoint", "command_line", "raster"}) {
+    fs::create_directories(out / target);
+  }
   const fs::path scratch = out / "archives";
   fs::create_directories(scratch);
   std::vector<fs::path> archives;
@@ -141,5 +144,8 @@ int main(int argc, char** argv) {
   write_config_seeds(out / "config");
   fuzz::write_checkpoint_seed((out / "checkpoint" / "seed.pt").string());
   write_command_line_seeds(out / "command_line");
+#ifdef DA_WITH_GDAL
+  fuzz::write_raster_seeds((out / "raster").string());
+#endif
   return 0;
 }

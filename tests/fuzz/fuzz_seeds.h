@@ -9,4 +9,9 @@ namespace da::fuzz {
 // A checkpoint of the model fuzz_checkpoint restores into, after one step.
 void write_checkpoint_seed(const std::string& path);
 
+#ifdef DA_WITH_GDAL
+// GeoTIFFs of the layouts fuzz_raster reads, written by GDAL into `out_dir`.
+void write_raster_seeds(const std::string& out_dir);
+#endif
+
 }  // namespace da::fuzz

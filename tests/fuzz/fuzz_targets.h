@@ -37,6 +37,10 @@ FuzzOutcome fuzz_checkpoint(const uint8_t* data, size_t size);
 // Command lines: the first byte picks da_dist or da_tiles, the arguments
 // follow separated by NUL bytes.
 FuzzOutcome fuzz_command_line(const uint8_t* data, size_t size);
+#ifdef DA_WITH_GDAL
+// GeoTIFF files, read as `da_tiles make` and `da_dist predict --scene` read rasters.
+FuzzOutcome fuzz_raster(const uint8_t* data, size_t size);
+#endif
 
 using FuzzTarget = FuzzOutcome (*)(const uint8_t*, size_t);
 

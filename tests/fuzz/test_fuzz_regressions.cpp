@@ -32,10 +32,13 @@ std::string trimmed(std::string text) {
 }
 
 const std::map<std::string, fuzz::FuzzTarget>& targets() {
-  static const std::map<std::string, fuzz::FuzzTarget> all = {{"tile_archive", fuzz::fuzz_tile_archive},
-                                                             {"config", fuzz::fuzz_config},
-                                                             {"checkpoint", fuzz::fuzz_checkpoint},
-                                                             {"command_line", fuzz::fuzz_command_line}};
+  static const std::map<std::string, fuzz::FuzzTarget> all = {
+      {"tile_archive", fuzz::fuzz_tile_archive}, {"config", fuzz::fuzz_config},
+      {"checkpoint", fuzz::fuzz_checkpoint},     {"command_line", fuzz::fuzz_command_line},
+#ifdef DA_WITH_GDAL
+      {"raster", fuzz::fuzz_raster},
+#endif
+  };
   return all;
 }
 

@@ -5,6 +5,7 @@
 // two ranks under mpirun write what one rank writes.
 #include <ATen/ATen.h>
 #include <cpl_conv.h>
+#include <cpl_string.h>
 #include <gdal.h>
 #include <gtest/gtest.h>
 #include <ogr_srs_api.h>
@@ -180,6 +181,29 @@ TEST_F(ScenePrediction, ScenesThatDoNotFitTheModelAreRefused) {
   EXPECT_EQ(error_of([&] { inference::predict_scenes(options, local); }),
             scene + ": the model expects 3 bands, the scene has 4");
   EXPECT_FALSE(fs::exists(dir_ + "/maps/four_classes.tif"));
+}
+
+// A header may claim any size: a sparse GeoTIFF of a few kilobytes that
+// says it has 2^31 - 1 columns is refused before a row is allocated.
+TEST_F(ScenePrediction, ScenesClaimingAbsurdWidthsAreRefused) {
+  const std::string scene = dir_ + "/wide.tif";
+  GDALAllRegister();
+  char** creation = CSLSetNameValue(nullptr, "SPARSE_OK", "TRUE");
+  creation = CSLSetNameValue(creation, "TILED", "YES");
+  creation = CSLSetNameValue(creation, "BIGTIFF", "YES");
+  GDALDatasetH ds = GDALCreate(GDALGetDriverByName("GTiff"), scene.c_str(), 2147483647, 16, 3, GDT_Byte, creation);
+  CSLDestroy(creation);
+  ASSERT_NE(ds, nullptr);
+  GDALClose(ds);
+  inference::ScenePredictOptions options;
+  options.checkpoint = checkpoint_;
+  options.scenes = {scene};
+  options.output_dir = dir_ + "/maps";
+  dist::LocalCommunicator local;
+  EXPECT_EQ(error_of([&] { inference::predict_scenes(options, local); }),
+            scene + ": a row of 2147483647 pixels x 3 bands is over 1024 MiB as float: split the scene "
+                    "(e.g. gdal_translate -srcwin)");
+  EXPECT_FALSE(fs::exists(dir_ + "/maps/wide_classes.tif"));
 }
 
 // --tta d4 with one window over the whole scene: the confidence is the
