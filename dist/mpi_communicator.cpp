@@ -17,6 +17,7 @@
 #include "dist/bootstrap.h"
 #include "dist/mpi_check.h"
 #include "dist/peer_probe.h"
+#include "dist/poll_backoff.h"
 
 #if __has_include(<mpi-ext.h>)
 #include <mpi-ext.h>  // Open MPI: MPIX_CUDA_AWARE_SUPPORT, MPIX_Query_cuda_support
@@ -174,6 +175,7 @@ class MpiWork : public Work {
 
   void wait() override {
     const auto start = std::chrono::steady_clock::now();
+    const PollBackoff backoff;
     while (!test()) {
       const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (waited > timeout_s_) {
@@ -181,7 +183,7 @@ class MpiWork : public Work {
         abandon(tensor_);
         throw timeout_error(tensor_.numel(), timeout_s_);
       }
-      std::this_thread::yield();
+      backoff.pause();
     }
   }
 
@@ -257,6 +259,7 @@ void all_reduce_on_thread(MPI_Comm comm, const at::Tensor& buffer, ReduceOp op, 
   DA_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buffer.data_ptr(), count_of(buffer), mpi_type(buffer), mpi_op(op, buffer),
                               comm, &request));
   const auto start = std::chrono::steady_clock::now();
+  const PollBackoff backoff;
   for (;;) {
     int done = 0;
     DA_MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
@@ -269,7 +272,7 @@ void all_reduce_on_thread(MPI_Comm comm, const at::Tensor& buffer, ReduceOp op, 
       state.release(std::make_exception_ptr(timeout_error(buffer.numel(), timeout_s)));
     }
     // Lets the rank's compute threads run between polls on a busy core.
-    std::this_thread::yield();
+    backoff.pause();
   }
 }
 

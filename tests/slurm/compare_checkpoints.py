@@ -20,8 +20,13 @@ import argparse
 import pickle
 import re
 import sys
+import warnings
 
 import torch
+
+# The checkpoint's pickle names typed storages (torch.FloatStorage, ...), the
+# format torch.save writes; rebuilding them warns that the class is deprecated.
+warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
 
 
 class _Obj:

@@ -4,7 +4,7 @@
 # root): the project's own scripts, submitted with sbatch from the checkout,
 # launching 2 CPU ranks of the real da_dist on tiny synthetic demo data.
 #
-#   test_real_slurm.sh SOURCE_DIR DA_DIST DA_TILES run|preempt|test_only
+#   test_real_slurm.sh SOURCE_DIR DA_DIST DA_TILES run|preempt|test_only|run_two_nodes|preempt_two_nodes
 #
 #   run        slurm/single_node.sbatch conf/demo.yaml for one epoch, with
 #              `sbatch --wait`: state COMPLETED, exit 0, 2 ranks, an epoch line
@@ -18,6 +18,14 @@
 #              reported) that of an uninterrupted run of the same config.
 #   test_only  `sbatch --test-only` of all three scripts against the cluster
 #              (-N 1; without it the multi-node scripts must be refused).
+#   run_two_nodes, preempt_two_nodes
+#              the same as run and preempt on a cluster of two nodes that are
+#              hosts of their own (network namespaces, cluster.sh with
+#              DA_SLURM_NODES=2): `sbatch -N 2 --ntasks-per-node=1` of
+#              slurm/multi_node.sbatch (srun) and multi_node_mpirun.sbatch,
+#              one rank on each node (each rank's log names its node); the
+#              preempted two-node job requeues, resumes on both nodes and
+#              ends with the parameters of an uninterrupted two-node run.
 #
 # The 8-GPU geometry of the scripts is overridden on the sbatch command line
 # (--ntasks-per-node=2 --gpus-per-task=0 --gpus-per-node=0 --cpus-per-task=1:
@@ -35,15 +43,35 @@ TEST=${4:?TEST}
 HERE=$SRC/tests/slurm
 python=${PYTHON:-$SRC/.venv/bin/python}
 CLUSTER=$HERE/cluster.sh
-JOB_TIMEOUT=${DA_SLURM_JOB_TIMEOUT:-150}  # seconds for any one job (requeues included)
+# The two-node tests take longer: their ranks' collectives cross a
+# software bridge whose packets the same 2 cores must process.
+two_nodes=0
+[[ "${4:-}" == *_two_nodes ]] && two_nodes=1
+JOB_TIMEOUT=${DA_SLURM_JOB_TIMEOUT:-$((two_nodes ? 300 : 150))}  # seconds for any one job (requeues included)
 # Every wait also ends by this overall deadline, so the script fails (and
 # stops its daemons) before ctest's TIMEOUT would kill it.
-DEADLINE=$((SECONDS + ${DA_SLURM_TEST_TIMEOUT:-280}))
+DEADLINE=$((SECONDS + ${DA_SLURM_TEST_TIMEOUT:-$((two_nodes ? 560 : 280))}))
 # CPU overrides of the scripts' 8-GPU geometry, and a short time limit.
 # DA_SLURM_TEST_TASKS: ranks per job (default 2; 1 separates a multi-rank
 # problem from a Slurm one).
 TASKS=${DA_SLURM_TEST_TASKS:-2}
 GEOMETRY=(--ntasks-per-node="$TASKS" --gpus-per-task=0 --gpus-per-node=0 --cpus-per-task=1 --time=10)
+# The two-node tests: two namespace hosts (ids apart from tests/hosts'), one
+# rank on each; the single-node scripts' preemption test runs the
+# multi-node script there.
+NODES=1
+NODE_OPTS=()
+PREEMPT_SCRIPT=slurm/single_node.sbatch
+# The preemption test's run: 4 epochs of 48 tiles of 64x64 (24 steps) on
+# one node, 3 of 32 of 32x32 (12 steps) on two.
+PREEMPT_RUN=(4 48 64)
+if ((two_nodes)); then
+  NODES=2 TASKS=2
+  export DA_SLURM_NODES=2 DA_SLURM_HOSTS_ID=31
+  NODE_OPTS=(-N 2 --ntasks-per-node=1)
+  PREEMPT_SCRIPT=slurm/multi_node.sbatch
+  PREEMPT_RUN=(3 32 32)
+fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/da_slurm_test.XXXXXX")
 FAILURES=0
@@ -190,6 +218,10 @@ check_completed_run() {  # check_completed_run JOBID EXPECTED_RESTARTS EPOCHS [L
   local r
   for ((r = 0; r < TASKS; r++)); do
     [[ -s "$run/logs/rank-$r.log" ]] || fail "no logs/rank-$r.log in $run"
+    # On two nodes rank r runs on node r+1 (one task a node, in order).
+    if ((NODES > 1)) && ! grep -q "rank $r of $TASKS on host da${DA_SLURM_HOSTS_ID}h$((r + 1)) " "$run/logs/rank-$r.log"; then
+      fail "logs/rank-$r.log does not say rank $r runs on node da${DA_SLURM_HOSTS_ID}h$((r + 1))"
+    fi
   done
   local last_epoch=$(($3 - 1))
   grep -qE "^\\{\"kind\": \"epoch\", \"epoch\": $last_epoch," "$run/metrics.jsonl" 2> /dev/null ||
@@ -241,19 +273,31 @@ test_run() {
   check_completed_run "$JOB" 0 1 "mpirun -np $TASKS --map-by ppr:$TASKS:node"
 }
 
+test_run_two_nodes() {
+  start_cluster
+  make_data 16 32
+  set_da_args 1
+  say "sbatch --wait -N 2 --ntasks-per-node=1 slurm/multi_node.sbatch conf/demo.yaml (1 epoch, srun)"
+  submit_wait "${NODE_OPTS[@]}" -- slurm/multi_node.sbatch
+  check_completed_run "$JOB" 0 1
+  say "sbatch --wait -N 2 --ntasks-per-node=1 slurm/multi_node_mpirun.sbatch conf/demo.yaml (1 epoch, mpirun)"
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 submit_wait "${NODE_OPTS[@]}" -- slurm/multi_node_mpirun.sbatch
+  check_completed_run "$JOB" 0 1 "mpirun -np $TASKS --map-by ppr:1:node"
+}
+
 test_preempt() {
   start_cluster
-  # 6 steps per epoch with 2 ranks of batch 4; 4 epochs (24 steps) leave
-  # several seconds between the first step and the end of the run (a signal
-  # that comes too late is reported as such).
-  local epochs=4 tiles=48
-  make_data "$tiles" 64
+  # 2 ranks of batch 4: 24 steps (one node) or 12 (two nodes, slower
+  # steps) leave several seconds between the first step and the end of the
+  # run (a signal that comes too late is reported as such).
+  local epochs=${PREEMPT_RUN[0]} tiles=${PREEMPT_RUN[1]}
+  make_data "$tiles" "${PREEMPT_RUN[2]}"
   set_da_args "$epochs"
   local total_steps=$((epochs * tiles / (4 * TASKS)))
 
   # The preempted run first (a job of the machine's 2 CPUs runs at a time).
-  say "preempted run: slurm/single_node.sbatch, $epochs epochs ($total_steps steps)"
-  submit -- slurm/single_node.sbatch conf/demo.yaml "${DA_ARGS[@]}"
+  say "preempted run: $PREEMPT_SCRIPT ${NODE_OPTS[*]}, $epochs epochs ($total_steps steps)"
+  submit "${NODE_OPTS[@]}" -- "$PREEMPT_SCRIPT" conf/demo.yaml "${DA_ARGS[@]}"
   local job=$JOB run=$TMP/runs/$JOB
   wait_for_line "$run/metrics.jsonl" '"kind": "step"' 90 "$job" "first training step"
   say "job $job trained a step; scancel --signal=USR1 --batch $job"
@@ -279,7 +323,7 @@ test_preempt() {
   check_completed_run "$job" 1 "$epochs"
 
   say "uninterrupted run of the same configuration"
-  submit -- slurm/single_node.sbatch conf/demo.yaml "${DA_ARGS[@]}"
+  submit "${NODE_OPTS[@]}" -- "$PREEMPT_SCRIPT" conf/demo.yaml "${DA_ARGS[@]}"
   local ref=$JOB
   wait_job_end "$ref" "$JOB_TIMEOUT"
   check_completed_run "$ref" 0 "$epochs"
@@ -327,8 +371,9 @@ test_test_only() {
 [[ -x "$DA_TILES_BIN" ]] || { echo "da_tiles not found at $DA_TILES_BIN" >&2; exit 1; }
 case "$TEST" in
   run) test_run ;;
-  preempt) test_preempt ;;
+  preempt | preempt_two_nodes) test_preempt ;;
   test_only) test_test_only ;;
+  run_two_nodes) test_run_two_nodes ;;
   *)
     echo "unknown test '$TEST'" >&2
     exit 2
