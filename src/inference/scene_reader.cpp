@@ -88,6 +88,14 @@ SceneReader::SceneReader(const std::string& scene, const CheckpointModel& model,
                                " bands is over " + std::to_string(kMaxRowBytes >> 20) +
                                " MiB as float: split the scene (e.g. gdal_translate -srcwin)");
     }
+    // GDAL decodes whole blocks: one strip or tile may not claim more.
+    int block_cols = 0, block_rows = 0;
+    GDALGetBlockSize(GDALGetRasterBand(dataset_, 1), &block_cols, &block_rows);
+    if (std::int64_t{block_cols} * block_rows * bands_ * GDALGetDataTypeSizeBytes(type) > kMaxRowBytes) {
+      throw std::runtime_error(scene + ": its blocks of " + std::to_string(block_cols) + " x " +
+                               std::to_string(block_rows) + " pixels are over " + std::to_string(kMaxRowBytes >> 20) +
+                               " MiB: rewrite it tiled (gdal_translate -co TILED=YES)");
+    }
     columns_ = at::empty({padded_width_}, at::kLong);
     auto* column = columns_.data_ptr<std::int64_t>();
     for (std::int64_t x = 0; x < padded_width_; ++x) column[x] = reflect(x - margin_, width_);

@@ -23,14 +23,15 @@
 namespace da::inference {
 
 // The most one padded row of a scene (every band, as float) may take: 1 GiB,
-// 67 million pixels of 4 bands, wider than any real scene.
+// 67 million pixels of 4 bands, wider than any real scene; also the most one
+// block (strip or tile, every band) of the scene may take.
 inline constexpr std::int64_t kMaxRowBytes = std::int64_t{1} << 30;
 
 class SceneReader {
  public:
   // Throws std::runtime_error naming the scene: unreadable raster, band count
   // or pixel type that does not fit the model, training archives missing, a
-  // row over kMaxRowBytes.
+  // row or a block over kMaxRowBytes.
   SceneReader(const std::string& scene, const CheckpointModel& model, models::Domain domain,
               const SlidingWindowOptions& window);
   ~SceneReader();

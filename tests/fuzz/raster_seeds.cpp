@@ -1,7 +1,8 @@
 // Seed GeoTIFFs for fuzz_raster, written by GDAL: the pixel types and
 // layouts rasters come in (strips and tiles, pixel and band interleaving,
 // the usual compressions and predictors, BigTIFF, nodata, georeferencing),
-// plus a type an archive cannot hold. Small: tens of kilobytes each.
+// plus a type an archive cannot hold and a sparse file whose header claims
+// 2^31 - 1 columns. Small: a few kilobytes each.
 #include <cpl_conv.h>
 #include <cpl_string.h>
 #include <gdal.h>
@@ -24,6 +25,7 @@ struct RasterSeed {
   std::vector<const char*> creation_options;
   std::optional<double> nodata;
   bool georeferenced;
+  bool sparse = false;  // no pixels written (SPARSE_OK): a header claiming any size
 };
 
 void write_raster(const std::string& path, const RasterSeed& seed) {
@@ -43,6 +45,10 @@ void write_raster(const std::string& path, const RasterSeed& seed) {
     GDALSetProjection(dataset, wkt);
     CPLFree(wkt);
     OSRDestroySpatialReference(srs);
+  }
+  if (seed.sparse) {
+    GDALClose(dataset);
+    return;
   }
   std::vector<double> values(static_cast<size_t>(seed.width) * seed.height);
   for (int b = 0; b < seed.bands; ++b) {
@@ -78,6 +84,8 @@ void write_raster_seeds(const std::string& out_dir) {
        {"INTERLEAVE=BAND", "BIGTIFF=YES", "TILED=YES", "BLOCKXSIZE=16", "BLOCKYSIZE=16"}, std::nullopt, false},
       {"uint8_jpeg_ycbcr", GDT_Byte, 3, 32, 32, {"COMPRESS=JPEG", "PHOTOMETRIC=YCBCR"}, std::nullopt, true},
       {"int16_unsupported_type", GDT_Int16, 2, 16, 16, {}, std::nullopt, false},
+      {"uint8_sparse_2147483647_columns", GDT_Byte, 3, 2147483647, 4, {"SPARSE_OK=TRUE", "BIGTIFF=YES"},
+       std::nullopt, false, true},
   };
   for (const RasterSeed& seed : seeds) write_raster(out_dir + "/" + seed.name + ".tif", seed);
 }

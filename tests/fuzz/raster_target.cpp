@@ -36,10 +36,10 @@ void keep_only_gtiff() {
   static std::once_flag once;
   std::call_once(once, [] {
     GDALAllRegister();
-    std::string skip;
+    std::string skip;  // comma-separated: some short names hold spaces ("ESRI Shapefile")
     for (int i = 0; i < GDALGetDriverCount(); ++i) {
       const std::string name = GDALGetDriverShortName(GDALGetDriver(i));
-      if (name != "GTiff") skip += name + " ";
+      if (name != "GTiff") skip += (skip.empty() ? "" : ",") + name;
     }
     // Applied by every later GDALAllRegister (RasterSource calls it).
     CPLSetConfigOption("GDAL_SKIP", skip.c_str());

@@ -1,7 +1,8 @@
 // da_tiles make on GeoTIFFs written here with GDAL: uint8 with labels
 // (pixels, origins, geotransforms, CRS, tiles skipped for nodata and
 // ignored labels), uint16 with an overlapping stride, several rasters with
-// source ids, float32 NaN as nodata, and its errors.
+// source ids, float32 NaN as nodata, and its errors (absurd blocks included).
+#include <cpl_string.h>
 #include <gdal.h>
 #include <gtest/gtest.h>
 
@@ -168,6 +169,28 @@ TEST(DaTilesMake, ErrorsAreOneLineWithUsageAndRuntimeStatus) {
   EXPECT_EQ(da_tiles({"frobnicate"}).exit_code, 2);
   EXPECT_EQ(da_tiles({"synth", "--tiles", "3"}).exit_code, 2);
   EXPECT_EQ(da_tiles({"synth", "--out", dir.path(), "--tiles", "-1"}).exit_code, 2);
+}
+
+// A header may claim blocks of any size: a sparse GeoTIFF of a few hundred
+// bytes whose strips are rows of 2^31 - 1 pixels (6 GB each, which GDAL
+// would decode whole for any window) is refused before anything is read.
+TEST(DaTilesMake, RastersWithAbsurdBlocksAreRefused) {
+  TempDir dir;
+  const std::string raster = dir / "wide.tif";
+  GDALAllRegister();
+  char** creation = CSLSetNameValue(nullptr, "SPARSE_OK", "TRUE");
+  creation = CSLSetNameValue(creation, "BIGTIFF", "YES");
+  GDALDatasetH ds = GDALCreate(GDALGetDriverByName("GTiff"), raster.c_str(), 2147483647, 4, 3, GDT_Byte, creation);
+  CSLDestroy(creation);
+  ASSERT_NE(ds, nullptr);
+  GDALClose(ds);
+  const ProcessResult result = da_tiles({"make", "--image", raster, "--out", dir / "x.h5", "--tile-size", "16"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find(raster + ": its blocks of 2147483647 x 1 pixels are over 1024 MiB: rewrite it tiled "
+                                     "(gdal_translate -co TILED=YES)"),
+            std::string::npos)
+      << result.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "x.h5"));
 }
 
 }  // namespace

@@ -34,6 +34,19 @@ RasterSource::RasterSource(const std::string& path) : path_(path) {
     GDALClose(dataset_);
     throw std::runtime_error(path + ": raster has no bands");
   }
+  // GDAL decodes a whole block to read any window of it, and a header can
+  // claim blocks of any size (one strip of a 2^31-column raster: 6 GB read
+  // for a 16 x 16 window).
+  int block_cols = 0, block_rows = 0;
+  GDALGetBlockSize(GDALGetRasterBand(dataset_, 1), &block_cols, &block_rows);
+  const int64_t block_bytes = int64_t{block_cols} * block_rows * bands_ *
+                              GDALGetDataTypeSizeBytes(GDALGetRasterDataType(GDALGetRasterBand(dataset_, 1)));
+  if (block_bytes > kMaxBlockBytes) {
+    GDALClose(dataset_);
+    throw std::runtime_error(path + ": its blocks of " + std::to_string(block_cols) + " x " +
+                             std::to_string(block_rows) + " pixels are over " + std::to_string(kMaxBlockBytes >> 20) +
+                             " MiB: rewrite it tiled (gdal_translate -co TILED=YES)");
+  }
 }
 
 RasterSource::~RasterSource() { GDALClose(dataset_); }

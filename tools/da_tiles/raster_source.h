@@ -19,8 +19,14 @@ namespace da::tiles {
 // user set GDAL_CACHEMAX; GDAL's own default is 5 % of the machine's memory.
 void limit_gdal_cache(int64_t bytes);
 
+// The most one block of a raster (all its bands) may take: GDAL reads whole
+// blocks. Real rasters' tiles and strips are kilobytes to megabytes.
+inline constexpr int64_t kMaxBlockBytes = int64_t{1} << 30;
+
 class RasterSource {
  public:
+  // Throws for a raster GDAL cannot open, one without bands, or one whose
+  // blocks are over kMaxBlockBytes.
   explicit RasterSource(const std::string& path);
   RasterSource(const RasterSource&) = delete;
   RasterSource& operator=(const RasterSource&) = delete;
