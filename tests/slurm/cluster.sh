@@ -5,7 +5,7 @@
 # files, the munge socket) under DIR.
 #
 #   tests/slurm/cluster.sh start DIR    # idempotent; waits until every node is idle
-#   tests/slurm/cluster.sh status DIR   # exit 0 when all three daemons run
+#   tests/slurm/cluster.sh status DIR   # exit 0 when every daemon runs
 #   tests/slurm/cluster.sh stop DIR     # ends the daemons of DIR by their pid files
 #   tests/slurm/cluster.sh env DIR      # prints `export SLURM_CONF=...`
 #   tests/slurm/cluster.sh logs DIR     # tails of the daemons' logs (for failures)
@@ -18,11 +18,12 @@
 # slurmd started inside its namespace under its node name, slurmctld on the
 # bridge; each node claims nproc CPUs and 90 % / N of the memory, so their
 # jobs share this machine's cores, and ranks on different nodes talk over
-# TCP only. proctrack/linuxproc and task/none, so no cgroups are needed. Ports: DA_SLURM_PORT (slurmctld; slurmd uses the next one), default
-# the first free pair from 16817. Needs root (SlurmUser=root) and Debian's
+# TCP only. proctrack/linuxproc and task/none, so no cgroups are needed.
+# Ports: DA_SLURM_PORT (slurmctld; slurmd uses the next one), default the
+# first free pair from 16817. Needs root (SlurmUser=root) and Debian's
 # slurmctld, slurmd, slurm-client and munge; exit status 77 when they are
 # missing (ctest's skip code), 1 when the cluster does not come up (with the
-# log tails on stderr).
+# log tails on stderr); 77 too when namespace nodes cannot be made.
 set -uo pipefail
 
 usage() {
